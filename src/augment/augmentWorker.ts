@@ -1,0 +1,106 @@
+/**
+ * Piscina worker of augmentInPool: decodes each image of a chunk once and applies every view
+ * of the spec to it. Loaded through augmentWorker.mjs (which makes .ts importable in the
+ * worker thread).
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import sharp from 'sharp';
+import { applyAugment } from './applyAugment.ts';
+import { decodeImage, DecodeError } from './decodeImage.ts';
+import { PixelImage, type SourceImage } from './sourceImage.ts';
+import { isInside } from '../sources/listImageFolder.ts';
+import type { AugmentTask, AugmentTaskResult, ItemResult, OutputRef, TaskItem } from './workerProtocol.ts';
+import type { ViewArray, SampleFailure } from '../data.ts';
+
+// One libvips thread per worker: parallelism comes from the pool.
+sharp.concurrency(1);
+sharp.cache(false);
+
+class ItemError extends Error {
+  constructor(
+    readonly reason: SampleFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function load(task: AugmentTask, item: TaskItem): Promise<SourceImage> {
+  if (item.path === undefined) {
+    const { offset = 0, width = 0, height = 0, channels = 0 } = item;
+    const data = new Uint8Array(task.pixels!, offset, width * height * channels);
+    return new PixelImage(data, width, height, channels);
+  }
+  let bytes: Uint8Array;
+  try {
+    const real = realpathSync.native(item.path);
+    if (item.root !== undefined && !isInside(item.root, real)) {
+      throw new ItemError('read', `resolves to '${real}', outside the dataset root '${item.root}'`);
+    }
+    bytes = readFileSync(real);
+  } catch (err) {
+    if (err instanceof ItemError) throw err;
+    throw new ItemError('read', (err as Error).message);
+  }
+  try {
+    return await decodeImage(bytes, { channels: item.decodeChannels ?? 3, maxInputPixels: task.maxInputPixels, exactJpeg: task.exactJpeg });
+  } catch (err) {
+    if (err instanceof DecodeError) throw new ItemError(err.reason, err.message);
+    throw new ItemError('decode', (err as Error).message);
+  }
+}
+
+export default async function augmentChunk(task: AugmentTask): Promise<unknown> {
+  const t0 = performance.now();
+  const perItem: (ViewArray[] | ItemResult)[] = [];
+  for (const item of task.items) {
+    try {
+      const img = await load(task, item);
+      let views: ViewArray[];
+      try {
+        views = applyAugment(img, task.spec, { seed: task.seed, epoch: item.epoch, index: item.index });
+      } catch (err) {
+        throw new ItemError('augment', (err as Error).message);
+      }
+      perItem.push(views);
+    } catch (err) {
+      const e = err as Error & { reason?: SampleFailure };
+      perItem.push({ index: item.index, error: { reason: e.reason ?? 'augment', name: e.name, message: e.message } });
+    }
+  }
+  // Pack every output into one buffer (4-byte aligned so float32 views are valid).
+  let total = 0;
+  for (const r of perItem) {
+    if (!Array.isArray(r)) continue;
+    for (const v of r) total = ((total + 3) & ~3) + v.data.byteLength;
+  }
+  const buffer = new ArrayBuffer(total);
+  const bytes = new Uint8Array(buffer);
+  const items: ItemResult[] = [];
+  let off = 0;
+  task.items.forEach((item, k) => {
+    const r = perItem[k];
+    if (!Array.isArray(r)) {
+      items.push(r);
+      return;
+    }
+    const outputs: OutputRef[] = [];
+    for (const v of r) {
+      off = (off + 3) & ~3;
+      bytes.set(new Uint8Array(v.data.buffer, v.data.byteOffset, v.data.byteLength), off);
+      outputs.push({ offset: off, length: v.data.length, dtype: v.data instanceof Float32Array ? 'f32' : 'u8', shape: [...v.shape] });
+      off += v.data.byteLength;
+    }
+    items.push({ index: item.index, outputs });
+  });
+  const result: AugmentTaskResult = { buffer, items, busyMs: performance.now() - t0 };
+  return move({
+    get [transferableSymbol]() {
+      return [buffer];
+    },
+    get [valueSymbol]() {
+      return result;
+    },
+  } as never);
+}

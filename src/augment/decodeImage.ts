@@ -1,0 +1,93 @@
+/**
+ * Encoded bytes -> SourceImage, once per image.
+ *
+ * JPEG (baseline/progressive Huffman, 8-bit, 1 or 3 components) is entropy-decoded by
+ * contrastream's TypeScript decoder (src/internal/jpegDecoder.ts): sharp/libvips spends about
+ * 2 ms of fixed CPU per image on top of the decoding itself, which dominates small images.
+ * Everything else - PNG, WebP, and JPEG variants the decoder does not handle (CMYK,
+ * arithmetic, 12-bit, lossless) - goes through sharp with `limitInputPixels`, after a
+ * header-only `metadata()` check. In both paths the pixel count is checked from the header
+ * before any pixel buffer is allocated.
+ *
+ * Decoded images are not auto-rotated from EXIF orientation (neither are PIL's).
+ */
+import sharp from 'sharp';
+import { parseJpeg, readJpegHeader, JpegUnsupportedError } from '../internal/jpegDecoder.ts';
+import { JpegSourceImage, PixelImage, type SourceImage } from './sourceImage.ts';
+
+export interface DecodeConfig {
+  /** 3 = RGB (grey images replicated, alpha dropped), 1 = luminance. Default 3. */
+  channels?: 1 | 3;
+  /** Reject images with more pixels than this, from the header. Default 40 megapixels. */
+  maxInputPixels?: number;
+  /**
+   * Reconstruct JPEGs fully (bit-identical to libjpeg-turbo / sharp) before cropping, instead
+   * of per-view reconstruction with DCT-domain downscaling. Slower. Default false.
+   */
+  exactJpeg?: boolean;
+}
+
+export const DEFAULT_DECODE_CONFIG = { channels: 3, maxInputPixels: 40_000_000, exactJpeg: false } as const;
+
+/** An error with a failure reason, for SampleError. */
+export class DecodeError extends Error {
+  constructor(
+    message: string,
+    readonly reason: 'decode' | 'too-large',
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'DecodeError';
+  }
+}
+
+export function isJpeg(bytes: Uint8Array): boolean {
+  return bytes.length > 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
+}
+
+function tooLarge(w: number, h: number, max: number): DecodeError {
+  return new DecodeError(`image is ${w}x${h} = ${w * h} pixels, more than maxInputPixels ${max}`, 'too-large');
+}
+
+export async function decodeImage(bytes: Uint8Array, config: DecodeConfig = {}): Promise<SourceImage> {
+  const channels = config.channels ?? DEFAULT_DECODE_CONFIG.channels;
+  const max = config.maxInputPixels ?? DEFAULT_DECODE_CONFIG.maxInputPixels;
+  const exact = config.exactJpeg ?? DEFAULT_DECODE_CONFIG.exactJpeg;
+  if (isJpeg(bytes)) {
+    const hdr = readJpegHeader(bytes);
+    if (hdr && hdr.width * hdr.height > max) throw tooLarge(hdr.width, hdr.height, max);
+    try {
+      const img = new JpegSourceImage(parseJpeg(bytes, { maxPixels: max }), channels, !exact);
+      if (exact) img.pixels();
+      return img;
+    } catch (err) {
+      if (!(err instanceof JpegUnsupportedError)) {
+        throw new DecodeError(`corrupt JPEG: ${(err as Error).message}`, 'decode', { cause: err });
+      }
+      // fall through to sharp
+    }
+  }
+  return decodeWithSharp(bytes, channels, max);
+}
+
+export async function decodeWithSharp(bytes: Uint8Array, channels: 1 | 3, max: number): Promise<PixelImage> {
+  let meta: sharp.Metadata;
+  try {
+    meta = await sharp(bytes, { limitInputPixels: max }).metadata();
+  } catch (err) {
+    throw new DecodeError((err as Error).message, 'decode', { cause: err });
+  }
+  const w = meta.width ?? 0;
+  const h = meta.height ?? 0;
+  if (w * h > max) throw tooLarge(w, h, max);
+  try {
+    let pipeline = sharp(bytes, { limitInputPixels: max, failOn: 'error' }).removeAlpha();
+    pipeline = channels === 3 ? pipeline.toColourspace('srgb') : pipeline.toColourspace('b-w');
+    const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== channels) throw new Error(`sharp returned ${info.channels} channels, expected ${channels}`);
+    // sharp's Buffer may sit in a shared pool: copy into an array we own
+    return new PixelImage(new Uint8Array(data), info.width, info.height, channels);
+  } catch (err) {
+    throw new DecodeError((err as Error).message, 'decode', { cause: err });
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Messages between augmentInPool and its Piscina workers. One task is a chunk of samples;
+ * pixels of in-memory samples travel packed in one transferred ArrayBuffer, and all outputs
+ * of a chunk come back packed in one transferred ArrayBuffer.
+ */
+import type { AugmentSpec } from './spec.ts';
+import type { SampleFailure } from '../data.ts';
+
+export interface TaskItem {
+  index: number;
+  epoch: number;
+  /** File to read and decode (ImageFile), or undefined for in-memory pixels. */
+  path?: string;
+  /** Real root the file must stay under. */
+  root?: string;
+  /** Channels to decode files to. */
+  decodeChannels?: 1 | 3;
+  /** In-memory pixels: byte offset in `pixels`, and geometry. */
+  offset?: number;
+  width?: number;
+  height?: number;
+  channels?: number;
+}
+
+export interface AugmentTask {
+  spec: AugmentSpec;
+  seed: number;
+  maxInputPixels: number;
+  exactJpeg: boolean;
+  items: TaskItem[];
+  /** Packed HWC pixels of the in-memory items (transferred). */
+  pixels?: ArrayBuffer;
+}
+
+export interface OutputRef {
+  offset: number;
+  length: number;
+  dtype: 'u8' | 'f32';
+  shape: number[];
+}
+
+export type ItemResult =
+  | { index: number; outputs: OutputRef[] }
+  | { index: number; error: { reason: SampleFailure; name: string; message: string } };
+
+export interface AugmentTaskResult {
+  /** All outputs of the chunk (transferred). */
+  buffer: ArrayBuffer;
+  items: ItemResult[];
+  /** Worker-side milliseconds spent (decode + augment), for stats. */
+  busyMs: number;
+}

@@ -1,0 +1,13 @@
+/** Built-in pipelines, by name. Loaded lazily so `contrastream list` stays fast. */
+import type { PipelineDefinition } from '../pipeline/PipelineDefinition.ts';
+
+type Loader = () => Promise<{ default: PipelineDefinition<object> }>;
+
+export const BUILTIN_PIPELINES: Record<string, Loader> = {
+  simclr: () => import('../../pipelines/simclr.ts') as Promise<{ default: PipelineDefinition<object> }>,
+};
+
+export async function loadBuiltin(name: string): Promise<PipelineDefinition<object> | undefined> {
+  const load = BUILTIN_PIPELINES[name];
+  return load === undefined ? undefined : (await load()).default;
+}

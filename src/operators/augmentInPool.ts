@@ -1,0 +1,294 @@
+/**
+ * augmentInPool: decodes and augments samples in a pool of worker threads.
+ *
+ * Each source image is decoded once (in the worker; see decodeImage) and every view of the
+ * spec is made from those decoded pixels. Samples travel in chunks (one Piscina task per
+ * chunk, not per image); in-memory pixels go in one transferred buffer per chunk and all
+ * outputs of a chunk come back in one transferred buffer. Outputs keep the input order.
+ *
+ * Flow control: the operator pulls from its upstream (see DataSource) and keeps at most
+ * `maxInFlight` samples between upstream and downstream (queued, in a worker, or finished
+ * and waiting to be pulled), whatever the consumer's speed.
+ *
+ * Determinism: view v of sample i in epoch e uses Rng(seed, e, i, v) only, so outputs are
+ * bit-identical for any pool size, chunk size or timing.
+ *
+ * Errors: a sample that cannot be read, decoded or augmented ends the stream with a
+ * SampleError naming its index, epoch and path (or, with `onError: 'skip'`, is dropped and
+ * counted in `stats.skipped`). A crashed worker ends it with a SampleError (reason 'worker')
+ * naming the first sample of the chunk.
+ */
+import { availableParallelism } from 'node:os';
+import type { Observable, OperatorFunction } from 'rxjs';
+import { ArgumentError } from '../errors.ts';
+import { isImageFile, SampleError, type AugmentedSample, type SourceItem } from '../data.ts';
+import { DataSource, pullFrom, type PullIterator } from '../sources/DataSource.ts';
+import { validateAugmentSpec, type AugmentSpec } from '../augment/spec.ts';
+import { AugmentPool } from '../augment/createAugmentPool.ts';
+import type { AugmentTask, AugmentTaskResult, TaskItem } from '../augment/workerProtocol.ts';
+import { DEFAULT_DECODE_CONFIG } from '../augment/decodeImage.ts';
+import { trackInFlight, type FlowStats } from './createFlowStats.ts';
+
+export interface AugmentInPoolConfig {
+  /** Views to make (a preset such as `simclr()`, or built with the functions of augment/spec). */
+  augment: AugmentSpec;
+  /** Seed of the augmentation randomness. Default 0. */
+  seed?: number;
+  /** Worker threads when the operator makes its own pool. Default: number of cores. */
+  poolSize?: number;
+  /** A shared pool (not destroyed by the operator). Default: a pool per subscription. */
+  pool?: AugmentPool;
+  /** Samples per task, or 'auto' (aims at ~15 ms of work per task). Default 'auto'. */
+  chunkSize?: number | 'auto';
+  /** Most samples held between upstream and downstream. Default poolSize * 32. */
+  maxInFlight?: number;
+  /** Images with more pixels are rejected from their header. Default 40 megapixels. */
+  maxInputPixels?: number;
+  /** Rebuild each JPEG fully (libjpeg-exact) before cropping. Default false (see sourceImage.ts). */
+  exactJpeg?: boolean;
+  /** 'error' (default) ends the stream with a SampleError; 'skip' drops the sample. */
+  onError?: 'error' | 'skip';
+  /** Called for every skipped sample (with onError: 'skip'). */
+  onSkip?: (error: SampleError) => void;
+  /** Counters (in flight = samples held by this stage). */
+  stats?: FlowStats;
+}
+
+export const DEFAULT_AUGMENT_IN_POOL_CONFIG = {
+  seed: 0,
+  chunkSize: 'auto',
+  maxInFlightPerWorker: 32,
+  maxInputPixels: DEFAULT_DECODE_CONFIG.maxInputPixels,
+  exactJpeg: false,
+  onError: 'error',
+} as const;
+
+const TARGET_TASK_MS = 15;
+
+interface Chunk {
+  items: SourceItem[];
+  done: boolean;
+  result?: AugmentTaskResult;
+  error?: unknown;
+  settled: Promise<void>;
+}
+
+export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<SourceItem, AugmentedSample> {
+  const fn = 'augmentInPool';
+  if (!config || typeof config !== 'object') throw new ArgumentError(fn, 'config', 'must be an object with at least { augment }');
+  validateAugmentSpec(config.augment);
+  const poolSize = config.pool?.size ?? config.poolSize ?? availableParallelism();
+  if (!(Number.isInteger(poolSize) && poolSize >= 1)) throw new ArgumentError(fn, 'config.poolSize', `must be a positive integer, got ${config.poolSize}`);
+  const maxInFlight = config.maxInFlight ?? poolSize * DEFAULT_AUGMENT_IN_POOL_CONFIG.maxInFlightPerWorker;
+  if (!(Number.isInteger(maxInFlight) && maxInFlight >= 1)) throw new ArgumentError(fn, 'config.maxInFlight', `must be a positive integer, got ${config.maxInFlight}`);
+  const chunkCfg = config.chunkSize ?? DEFAULT_AUGMENT_IN_POOL_CONFIG.chunkSize;
+  if (chunkCfg !== 'auto' && !(Number.isInteger(chunkCfg) && chunkCfg >= 1)) throw new ArgumentError(fn, 'config.chunkSize', `must be a positive integer or 'auto', got ${chunkCfg}`);
+  const onError = config.onError ?? DEFAULT_AUGMENT_IN_POOL_CONFIG.onError;
+  if (onError !== 'error' && onError !== 'skip') throw new ArgumentError(fn, 'config.onError', `must be 'error' or 'skip', got ${onError}`);
+  const seed = config.seed ?? DEFAULT_AUGMENT_IN_POOL_CONFIG.seed;
+  if (!Number.isFinite(seed)) throw new ArgumentError(fn, 'config.seed', `must be a finite number, got ${seed}`);
+  const maxInputPixels = config.maxInputPixels ?? DEFAULT_AUGMENT_IN_POOL_CONFIG.maxInputPixels;
+  const exactJpeg = config.exactJpeg ?? DEFAULT_AUGMENT_IN_POOL_CONFIG.exactJpeg;
+  const stats = config.stats;
+  // A chunk never exceeds half the window per worker, so that every worker can hold work
+  // while finished chunks wait to be pulled.
+  const maxChunk = Math.max(1, Math.floor(maxInFlight / (2 * poolSize)));
+
+  return (source: Observable<SourceItem>) =>
+    new DataSource<AugmentedSample>((): PullIterator<AugmentedSample> => {
+      let upstream: PullIterator<SourceItem> | undefined;
+      let pool: AugmentPool | undefined;
+      const ownPool = !config.pool;
+      const queue: Chunk[] = [];
+      let ready: AugmentedSample[] = [];
+      let held = 0; // samples between upstream and downstream
+      let upstreamDone = false;
+      let closed = false;
+      let failure: { err: unknown } | undefined;
+      let pumping: Promise<void> | undefined;
+      let waiter: (() => void) | undefined;
+      let chunkSize = chunkCfg === 'auto' ? Math.min(4, maxChunk) : Math.min(chunkCfg, maxInFlight);
+      let msPerImage = -1;
+
+      const wake = () => {
+        const w = waiter;
+        waiter = undefined;
+        w?.();
+      };
+
+      const shutdown = () => {
+        if (closed) return;
+        closed = true;
+        void upstream?.return?.(undefined)?.catch(() => undefined);
+        if (ownPool && pool) void pool.destroy();
+        ready = [];
+        trackInFlight(stats, -held);
+        held = 0;
+        wake();
+      };
+
+      const dispatch = (items: SourceItem[]) => {
+        const taskItems: TaskItem[] = [];
+        let bytes = 0;
+        for (const it of items) if (!isImageFile(it)) bytes += it.pixels.length;
+        const packed = bytes > 0 ? new ArrayBuffer(bytes) : undefined;
+        const view = packed ? new Uint8Array(packed) : undefined;
+        let off = 0;
+        for (const it of items) {
+          if (isImageFile(it)) {
+            taskItems.push({ index: it.index, epoch: it.epoch ?? 0, path: it.path, root: it.root, decodeChannels: it.channels ?? 3 });
+          } else {
+            if (it.pixels.length !== it.width * it.height * it.channels) {
+              throw new ArgumentError(fn, 'sample.pixels', `of sample ${it.index} has ${it.pixels.length} bytes for ${it.height}x${it.width}x${it.channels}`);
+            }
+            view!.set(it.pixels, off);
+            taskItems.push({ index: it.index, epoch: it.epoch ?? 0, offset: off, width: it.width, height: it.height, channels: it.channels });
+            off += it.pixels.length;
+          }
+        }
+        const task: AugmentTask = { spec: config.augment, seed, maxInputPixels, exactJpeg, items: taskItems, pixels: packed };
+        const chunk: Chunk = { items, done: false, settled: Promise.resolve() };
+        chunk.settled = pool!.run(task, packed ? [packed] : []).then(
+          (r) => {
+            chunk.result = r;
+            chunk.done = true;
+            if (stats) stats.workerMs += r.busyMs;
+            if (chunkCfg === 'auto' && r.items.length > 0) {
+              const per = r.busyMs / r.items.length;
+              msPerImage = msPerImage < 0 ? per : 0.7 * msPerImage + 0.3 * per;
+              chunkSize = Math.max(1, Math.min(maxChunk, Math.round(TARGET_TASK_MS / Math.max(msPerImage, 0.01))));
+            }
+            wake();
+          },
+          (err) => {
+            chunk.error = err;
+            chunk.done = true;
+            wake();
+          },
+        );
+        queue.push(chunk);
+      };
+
+      const pump = async () => {
+        try {
+          while (!closed && !upstreamDone && !failure) {
+            const room = maxInFlight - held;
+            const want = Math.min(chunkSize, room);
+            if (want <= 0) break;
+            const items: SourceItem[] = [];
+            while (items.length < want) {
+              const r = await upstream!.next();
+              if (closed) return;
+              if (r.done) {
+                upstreamDone = true;
+                break;
+              }
+              items.push(r.value);
+              held++;
+              trackInFlight(stats, 1);
+              if (stats) stats.pulled++;
+            }
+            if (items.length > 0) dispatch(items);
+            wake();
+          }
+        } catch (err) {
+          if (!closed) failure ??= { err };
+          wake();
+        } finally {
+          pumping = undefined;
+          wake();
+        }
+      };
+
+      const kick = () => {
+        if (!pumping && !closed && !upstreamDone && !failure && held < maxInFlight) pumping = pump();
+      };
+
+      const unpack = (chunk: Chunk): AugmentedSample[] => {
+        if (chunk.error !== undefined) {
+          const first = chunk.items[0];
+          const last = chunk.items[chunk.items.length - 1];
+          const msg = `worker task for samples ${first.index}..${last.index} failed: ${(chunk.error as Error)?.message ?? String(chunk.error)}`;
+          throw new SampleError({ index: first.index, epoch: first.epoch, path: isImageFile(first) ? first.path : (first as { path?: string }).path, reason: 'worker', message: msg }, { cause: chunk.error });
+        }
+        const { buffer, items } = chunk.result!;
+        const out: AugmentedSample[] = [];
+        items.forEach((r, k) => {
+          const src = chunk.items[k];
+          const path = isImageFile(src) ? src.path : src.path;
+          if ('error' in r) {
+            const err = new SampleError({ index: src.index, epoch: src.epoch, path, reason: r.error.reason, message: r.error.message });
+            if (onError === 'skip') {
+              if (stats) stats.skipped++;
+              held--;
+              trackInFlight(stats, -1);
+              config.onSkip?.(err);
+              return;
+            }
+            throw err;
+          }
+          const s: AugmentedSample = {
+            index: src.index,
+            epoch: src.epoch ?? 0,
+            views: r.outputs.map((o) => ({
+              data: o.dtype === 'f32' ? new Float32Array(buffer, o.offset, o.length) : new Uint8Array(buffer, o.offset, o.length),
+              shape: o.shape,
+            })),
+          };
+          if (src.label !== undefined) s.label = src.label;
+          if (path !== undefined) s.path = path;
+          out.push(s);
+        });
+        return out;
+      };
+
+      return {
+        async next() {
+          if (!upstream) {
+            upstream = pullFrom(source, stats ? (n) => (stats.peakUpstreamBuffered = Math.max(stats.peakUpstreamBuffered, n)) : undefined);
+            pool = config.pool ?? new AugmentPool({ size: poolSize });
+          }
+          for (;;) {
+            if (closed) return { done: true, value: undefined };
+            if (ready.length > 0) {
+              const value = ready.shift()!;
+              held--;
+              trackInFlight(stats, -1);
+              if (stats) stats.emitted++;
+              kick();
+              return { done: false, value };
+            }
+            if (failure) {
+              const err = failure.err;
+              shutdown();
+              throw err;
+            }
+            if (queue.length > 0 && queue[0].done) {
+              const chunk = queue.shift()!;
+              try {
+                ready = unpack(chunk);
+              } catch (err) {
+                shutdown();
+                throw err;
+              }
+              continue;
+            }
+            if (queue.length === 0 && upstreamDone && !pumping) {
+              shutdown();
+              return { done: true, value: undefined };
+            }
+            kick();
+            await new Promise<void>((resolve) => {
+              waiter = resolve;
+              // re-check conditions that may have changed before the waiter was set
+              if ((queue.length > 0 && queue[0].done) || failure || closed || (queue.length === 0 && upstreamDone && !pumping)) wake();
+            });
+          }
+        },
+        async return() {
+          shutdown();
+          return { done: true, value: undefined };
+        },
+      };
+    });
+}

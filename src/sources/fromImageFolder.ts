@@ -1,0 +1,88 @@
+/**
+ * Images in a folder tree: jpg, png and webp (by default), recursive, in sorted order; with
+ * `labels: true` the first-level subfolders are classes (torchvision ImageFolder). See
+ * listImageFolder for ordering and the symlink policy (links must stay under the root).
+ *
+ * By default the source emits `ImageFile`s (index, path, label) and the images are decoded
+ * once, inside `augmentInPool`'s workers - the fast path. With `decode: true` it decodes on
+ * the calling thread and emits `Sample`s (HWC pixels), for use without the pool.
+ *
+ *   fromImageFolder('data/train', { labels: true, shuffle: true, epochs: 100 })
+ *     .pipe(augmentInPool({ augment: simclr({ size: 96 }) }), batchWithPrefetch({ batchSize: 256 }))
+ */
+import { readFile, realpath } from 'node:fs/promises';
+import { ArgumentError } from '../errors.ts';
+import { PathEscapeError, SampleError, type ImageFile, type Sample } from '../data.ts';
+import type { DataSource } from './DataSource.ts';
+import { indexedSource } from '../internal/indexedSource.ts';
+import type { SourceConfig } from '../internal/sourcePlan.ts';
+import { listImageFolder, isInside, DEFAULT_IMAGE_EXTENSIONS } from './listImageFolder.ts';
+import { decodeImage, DEFAULT_DECODE_CONFIG } from '../augment/decodeImage.ts';
+
+export interface FromImageFolderConfig extends SourceConfig {
+  /** First-level subfolders are classes. Default false. */
+  labels?: boolean;
+  /** Extensions to include (case-insensitive). Default .jpg .jpeg .png .webp. */
+  extensions?: readonly string[];
+  /** Output channels after decoding: 3 (RGB, like PIL convert('RGB')) or 1 (luminance). Default 3. */
+  channels?: 1 | 3;
+  /** Decode here and emit Samples instead of ImageFiles. Default false. */
+  decode?: boolean;
+  /** With `decode`: reject images with more pixels than this (from the header). Default 40 megapixels. */
+  maxInputPixels?: number;
+}
+
+export const DEFAULT_IMAGE_FOLDER_CONFIG = { labels: false, channels: 3, decode: false, extensions: DEFAULT_IMAGE_EXTENSIONS } as const;
+
+export function fromImageFolder(root: string, config: FromImageFolderConfig & { decode: true }): DataSource<Sample>;
+export function fromImageFolder(root: string, config?: FromImageFolderConfig & { decode?: false }): DataSource<ImageFile>;
+export function fromImageFolder(root: string, config?: FromImageFolderConfig): DataSource<ImageFile | Sample>;
+export function fromImageFolder(root: string, config: FromImageFolderConfig = {}): DataSource<ImageFile | Sample> {
+  const fn = 'fromImageFolder';
+  if (typeof root !== 'string' || root.length === 0) throw new ArgumentError(fn, 'root', 'must be a directory path');
+  const channels = config.channels ?? DEFAULT_IMAGE_FOLDER_CONFIG.channels;
+  if (channels !== 1 && channels !== 3) throw new ArgumentError(fn, 'config.channels', `must be 1 or 3, got ${channels}`);
+  const decode = config.decode ?? false;
+  const maxInputPixels = config.maxInputPixels ?? DEFAULT_DECODE_CONFIG.maxInputPixels;
+  return indexedSource<ImageFile | Sample>(fn, config, async (signal) => {
+    const listing = await listImageFolder(root, {
+      labels: config.labels,
+      extensions: config.extensions,
+      isCancelled: () => signal.aborted,
+    });
+    const { files, labels } = listing;
+    const withLabels = config.labels ?? false;
+    return {
+      length: files.length,
+      async get(index: number, epoch: number): Promise<ImageFile | Sample> {
+        const path = files[index];
+        if (!decode) {
+          const item: ImageFile = { index, epoch, path, root: listing.root, channels };
+          if (withLabels) item.label = labels[index];
+          return item;
+        }
+        // decode here (the file may have been swapped for a link since listing: re-check)
+        let bytes: Uint8Array;
+        try {
+          const real = await realpath(path);
+          if (!isInside(listing.root, real)) throw new PathEscapeError(path, real, listing.root);
+          bytes = await readFile(real);
+        } catch (err) {
+          if (err instanceof PathEscapeError) throw err;
+          throw new SampleError({ index, epoch, path, reason: 'read', message: (err as Error).message }, { cause: err });
+        }
+        let img;
+        try {
+          img = await decodeImage(bytes, { channels, maxInputPixels, exactJpeg: true });
+        } catch (err) {
+          const e = err as Error & { reason?: 'decode' | 'too-large' };
+          throw new SampleError({ index, epoch, path, reason: e.reason ?? 'decode', message: e.message }, { cause: err });
+        }
+        const pixels = img.pixels();
+        const s: Sample = { index, epoch, path, pixels, width: img.width, height: img.height, channels: img.channels };
+        if (withLabels) s.label = labels[index];
+        return s;
+      },
+    };
+  });
+}
