@@ -35,17 +35,23 @@ function opt(name: string): string | undefined {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? argv[i + 1] : undefined;
 }
-const only = new Set((opt('only') ?? 'gemm,conv,step').split(','));
+const only = new Set(argv.includes('--pure-wasm-step') ? [] : (opt('only') ?? 'gemm,conv,step').split(','));
 const steps = Number(opt('steps') ?? 10);
 const threads = Number(opt('threads') ?? defaultThreads());
 const withStock = !argv.includes('--no-stock');
 const withTorch = !argv.includes('--no-torch');
+/** Child mode: time the step on the pure-wasm kernels (src/backend/wasm) and print one JSON line. */
+const pureWasmChild = argv.includes('--pure-wasm-step');
 
 // ------------------------------------------------------------------------------------------------
 // Kernel sets: stock (as registered by tfjs-backend-wasm) and native.
+if (pureWasmChild) {
+  const { registerWasmTrainingKernels } = await import('../src/backend/wasm/registerWasmTrainingKernels.ts');
+  registerWasmTrainingKernels({ threads: 1, native: false });
+}
 const names = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', '_FusedMatMul'];
 const stock = new Map<string, tf.KernelConfig | undefined>(names.map((n) => [n, tf.getKernel(n, 'wasm')]));
-const native = nativeWasmKernels({ threads });
+const native = pureWasmChild ? { kernels: [], detail: 'pure wasm', threads: 1 } : nativeWasmKernels({ threads });
 if (native === null) {
   console.log('native addon not available: build it with `node scripts/build-native.mjs`');
   process.exit(1);
@@ -53,7 +59,7 @@ if (native === null) {
 const bnJs = batchNormTrainFallbackKernels().filter((k) => k.backendName === 'wasm');
 await tf.setBackend('wasm');
 await registerGradients();
-console.log(`backend wasm; ${native.detail}; ${native.threads} threads`);
+if (!pureWasmChild) console.log(`backend wasm; ${native.detail}; ${native.threads} threads`);
 
 function useNative(): void {
   registerKernelConfigs(native!.kernels);
@@ -259,6 +265,32 @@ function torchStep(): number | undefined {
   }
 }
 
+function pureWasmStep(): string {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--pure-wasm-step', '--steps', '2'], {
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  try {
+    const j = JSON.parse(line) as { ms?: number; error?: string };
+    return j.ms !== undefined ? `${fmt(j.ms)} ms/step` : `cannot train (${j.error})`;
+  } catch {
+    return `failed (${(r.stderr ?? '').trim().split('\n').pop()})`;
+  }
+}
+
+if (pureWasmChild) {
+  const x = tf.randomNormal([BATCH, 32, 32, 3]) as tf.Tensor4D;
+  const net = makeNet();
+  try {
+    const ms = timeIt(makeStep(net, x), steps, 1);
+    console.log(JSON.stringify({ ms }));
+  } catch (err) {
+    console.log(JSON.stringify({ error: (err as Error).message.split('\n')[0] }));
+  }
+  process.exit(0);
+}
+
 if (only.has('step')) {
   console.log(`\nTraining step: 6-conv CNN, batch ${BATCH}, 32x32x3, NT-Xent, SGD momentum (median of ${steps})`);
   const x = tf.randomNormal([BATCH, 32, 32, 3]) as tf.Tensor4D;
@@ -291,6 +323,7 @@ if (only.has('step')) {
       console.log(`  stock wasm:            cannot train (${(err as Error).message.split('\n')[0]})`);
     }
     useNative();
+    console.log(`  pure-wasm kernels:     ${pureWasmStep()}  (src/backend/wasm, 1 thread; separate process)`);
   }
   const pt = withTorch ? torchStep() : undefined;
   if (pt !== undefined) {

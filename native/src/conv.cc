@@ -5,6 +5,7 @@
 //  backprop input:  stride 1 -> forward conv of dy with the rotated, transposed filter;
 //                   stride > 1 -> dcol = dy W^T per block of pixels, scattered (col2im) per image.
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -17,7 +18,7 @@ namespace cs {
 
 namespace {
 
-std::vector<float> g_zeros;
+thread_local std::vector<float> g_zeros;  // per calling thread; workers only read it during the call
 const float* zeros(long n) {
   if ((long)g_zeros.size() < n) g_zeros.assign(n + 64, 0.f);
   return g_zeros.data();
@@ -59,7 +60,8 @@ inline void gather_col_row(const ConvParams& p, const float* x, const Pixel& px,
     }
     const float* xrow = x + (b * p.H + ih) * p.W * Ci;
     if (wIn && p.dw == 1) {
-      std::memcpy(dst, xrow + iw0 * Ci, sizeof(float) * rowLen);  // kw taps are contiguous
+      const float* src = xrow + iw0 * Ci;  // the kw taps are contiguous
+      for (long c = 0; c < rowLen; ++c) dst[c] = src[c];
       dst += rowLen;
       continue;
     }
@@ -98,6 +100,9 @@ void conv2d_forward(const ConvParams& p, const float* x, const float* w, const f
   // Few input channels: the taps are too short for the indirect kernel, so gather each MR-row
   // group into a small im2col tile (MR x K) and run one K-long segment instead.
   const bool smallCi = p.Ci < 16;
+  std::vector<long> tapOff(taps);
+  for (long r = 0; r < p.kh; ++r)
+    for (long s = 0; s < p.kw; ++s) tapOff[r * p.kw + s] = (r * p.dh * p.W + s * p.dw) * p.Ci;
   auto job = [&](long j, int) {
     const float** ptrs = reinterpret_cast<const float**>(scratch(4, taps * MR * 2 + 16));
     float* tile = smallCi ? scratch(5, (size_t)MR * K + 16) : nullptr;
@@ -118,6 +123,13 @@ void conv2d_forward(const ConvParams& p, const float* x, const float* w, const f
         for (int i = 0; i < MR; ++i) {
           if (i > 0 && i < mr) px.next(p);
           const long b = px.b, oh = px.oh, ow = px.ow;
+          const long ih0 = oh * p.sh - p.pt, iw0 = ow * p.sw - p.pl;
+          if (ih0 >= 0 && ih0 + (p.kh - 1) * p.dh < p.H && iw0 >= 0 && iw0 + (p.kw - 1) * p.dw < p.W) {
+            // Every tap inside the image: fixed offsets from the pixel's tap (0, 0).
+            const float* base = x + ((b * p.H + ih0) * p.W + iw0) * p.Ci;
+            for (long t = 0; t < taps; ++t) ptrs[t * MR + i] = base + tapOff[t];
+            continue;
+          }
           for (long r = 0; r < p.kh; ++r) {
             const long ih = oh * p.sh - p.pt + r * p.dh;
             for (long s = 0; s < p.kw; ++s) {
@@ -164,6 +176,8 @@ void conv2d_backprop_filter(const ConvParams& p, const float* x, const float* dy
   // Runs of each panel: column range [k, k+len) of one tap (r, s) starting at channel ci.
   struct Run {
     int r, s, ci, len, off;
+    int t;      // tap index r*kw + s
+    long toff;  // offset of (r, s, ci) from the pixel's tap (0, 0) in x
   };
   std::vector<std::vector<Run>> runs(np);
   for (long q = 0; q < np; ++q) {
@@ -172,11 +186,38 @@ void conv2d_backprop_filter(const ConvParams& p, const float* x, const float* dy
     while (k < kend) {
       const long tap = k / p.Ci, ci = k - tap * p.Ci;
       const long len = std::min(p.Ci - ci, kend - k);
-      runs[q].push_back(Run{(int)(tap / p.kw), (int)(tap % p.kw), (int)ci, (int)len, (int)(k - q * NR)});
+      const long r = tap / p.kw, s2 = tap % p.kw;
+      runs[q].push_back(Run{(int)r, (int)s2, (int)ci, (int)len, (int)(k - q * NR), (int)tap,
+                            (r * p.dh * p.W + s2 * p.dw) * p.Ci + ci});
       k += len;
     }
   }
+  // Runs that are contiguous both in the panel and in x (consecutive taps of one filter row with
+  // dilation 1) are merged; a merged run is copied at once when all its taps are in the image.
+  struct Merged {
+    int first, count;  // runs[q][first .. first+count)
+    uint64_t mask;     // taps it covers
+  };
+  std::vector<std::vector<Merged>> merged(np);
+  for (long q = 0; q < np; ++q) {
+    const std::vector<Run>& rq = runs[q];
+    for (int i = 0; i < (int)rq.size(); ++i) {
+      const uint64_t bit = rq[i].t < 64 ? uint64_t(1) << rq[i].t : 0;
+      if (!merged[q].empty()) {
+        Merged& m = merged[q].back();
+        const Run& last = rq[m.first + m.count - 1];
+        if (rq[i].off == last.off + last.len && rq[i].toff == last.toff + last.len) {
+          ++m.count;
+          m.mask |= bit;
+          continue;
+        }
+      }
+      merged[q].push_back(Merged{i, 1, bit});
+    }
+  }
   std::vector<float> partialStore((size_t)T * N * Kp, 0.f);
+  const long taps = p.kh * p.kw;
+  const bool fastMask = taps <= 64;
   auto job = [&](long j, int tid) {
     const long m0 = j * mc, len = std::min(M, m0 + mc) - m0;
     float* bp = scratch(2, (size_t)len * NR + 16);
@@ -184,16 +225,39 @@ void conv2d_backprop_filter(const ConvParams& p, const float* x, const float* dy
     // dy^T chunk in MR-interleaved panels: ap[g*len*MR + k*MR + i] = dy[m0 + k, g*MR + i].
     const long groups = (N + MR - 1) / MR;
     float* ap = scratch(6, (size_t)groups * len * MR + 16);
-    for (long g = 0; g < groups; ++g) {
-      const long c0 = g * MR;
-      const int gr = (int)std::min<long>(MR, N - c0);
-      float* d = ap + g * len * MR;
-      for (long k = 0; k < len; ++k, d += MR) {
-        const float* src = dy + (m0 + k) * N + c0;
-        if (gr == MR)
-          std::memcpy(d, src, sizeof(float) * MR);
-        else
-          for (int i = 0; i < MR; ++i) d[i] = src[i < gr ? i : gr - 1];
+    const long fullGroups = N / MR;
+    const int tail = (int)(N - fullGroups * MR);
+    for (long k = 0; k < len; ++k) {
+      const float* src = dy + (m0 + k) * N;
+      float* d = ap + k * MR;
+      for (long g = 0; g < fullGroups; ++g) std::memcpy(d + g * len * MR, src + g * MR, sizeof(float) * MR);
+      if (tail > 0) {
+        float* dt = d + fullGroups * len * MR;
+        const float* st = src + fullGroups * MR;
+        for (int i = 0; i < tail; ++i) dt[i] = st[i];
+        for (int i = tail; i < MR; ++i) dt[i] = 0.f;  // rows past N: computed, never stored
+      }
+    }
+    // Per pixel of the chunk: offset of its tap (0, 0) in x and a bit per tap inside the image.
+    long* base = reinterpret_cast<long*>(scratch(7, (size_t)len * 2 + 16));
+    uint64_t* valid = reinterpret_cast<uint64_t*>(scratch(3, (size_t)len * 2 + 16));
+    {
+      Pixel px(p, m0);
+      for (long m = 0; m < len; ++m, px.next(p)) {
+        const long ih0 = px.oh * p.sh - p.pt, iw0 = px.ow * p.sw - p.pl;
+        base[m] = ((px.b * p.H + ih0) * p.W + iw0) * p.Ci;
+        uint64_t v = 0;
+        if (fastMask) {
+          for (long r = 0; r < p.kh; ++r) {
+            const long ih = ih0 + r * p.dh;
+            if (ih < 0 || ih >= p.H) continue;
+            for (long s2 = 0; s2 < p.kw; ++s2) {
+              const long iw = iw0 + s2 * p.dw;
+              if (iw >= 0 && iw < p.W) v |= uint64_t(1) << (r * p.kw + s2);
+            }
+          }
+        }
+        valid[m] = v;
       }
     }
     const float* ptrs[MR];
@@ -202,24 +266,62 @@ void conv2d_backprop_filter(const ConvParams& p, const float* x, const float* dy
     for (long q = 0; q < np; ++q) {
       const std::vector<Run>& rq = runs[q];
       const int used = rq.empty() ? 0 : rq.back().off + rq.back().len;
-      Pixel px(p, m0);
-      for (long m = 0; m < len; ++m, px.next(p)) {
-        float* d = bp + m * NR;
-        const float* xb = x + px.b * p.H * p.W * p.Ci;
-        for (const Run& r : rq) {
-          const long ih = px.oh * p.sh - p.pt + r.r * p.dh;
-          const long iw = px.ow * p.sw - p.pl + r.s * p.dw;
-          if (ih >= 0 && ih < p.H && iw >= 0 && iw < p.W) {
-            const float* src = xb + (ih * p.W + iw) * p.Ci + r.ci;
-            if (r.len == NR)
-              std::memcpy(d, src, sizeof(float) * NR);
-            else
-              for (int c = 0; c < r.len; ++c) d[r.off + c] = src[c];
-          } else {
-            for (int c = 0; c < r.len; ++c) d[r.off + c] = 0.f;
-          }
+      if (fastMask && rq.size() == 1 && rq[0].len == NR) {
+        // One tap, NR channels: a 128-byte copy (or zeros) per pixel.
+        const Run& r = rq[0];
+        for (long m = 0; m < len; ++m) {
+          float* d = bp + m * NR;
+          if ((valid[m] >> r.t) & 1)
+            std::memcpy(d, x + base[m] + r.toff, sizeof(float) * NR);
+          else
+            std::memset(d, 0, sizeof(float) * NR);
         }
-        for (int c = used; c < NR; ++c) d[c] = 0.f;
+      } else if (fastMask) {
+        const std::vector<Merged>& mq = merged[q];
+        for (long m = 0; m < len; ++m) {
+          float* d = bp + m * NR;
+          const uint64_t v = valid[m];
+          const float* xm = x + base[m];
+          for (const Merged& g : mq) {
+            if ((v & g.mask) == g.mask) {
+              const Run& r0 = rq[g.first];
+              const Run& r1 = rq[g.first + g.count - 1];
+              const int n = r1.off + r1.len - r0.off;
+              const float* src = xm + r0.toff;
+              float* dr = d + r0.off;
+              for (int c = 0; c < n; ++c) dr[c] = src[c];
+              continue;
+            }
+            for (int k = g.first; k < g.first + g.count; ++k) {
+              const Run& r = rq[k];
+              float* dr = d + r.off;
+              if ((v >> r.t) & 1) {
+                const float* src = xm + r.toff;
+                for (int c = 0; c < r.len; ++c) dr[c] = src[c];
+              } else {
+                for (int c = 0; c < r.len; ++c) dr[c] = 0.f;
+              }
+            }
+          }
+          for (int c = used; c < NR; ++c) d[c] = 0.f;
+        }
+      } else {
+        Pixel px(p, m0);
+        for (long m = 0; m < len; ++m, px.next(p)) {
+          float* d = bp + m * NR;
+          const float* xb = x + px.b * p.H * p.W * p.Ci;
+          for (const Run& r : rq) {
+            const long ih = px.oh * p.sh - p.pt + r.r * p.dh;
+            const long iw = px.ow * p.sw - p.pl + r.s * p.dw;
+            if (ih >= 0 && ih < p.H && iw >= 0 && iw < p.W) {
+              const float* src = xb + (ih * p.W + iw) * p.Ci + r.ci;
+              for (int c = 0; c < r.len; ++c) d[r.off + c] = src[c];
+            } else {
+              for (int c = 0; c < r.len; ++c) d[r.off + c] = 0.f;
+            }
+          }
+          for (int c = used; c < NR; ++c) d[c] = 0.f;
+        }
       }
       for (long co = 0; co < N; co += MR) {
         const int mr = (int)std::min<long>(MR, N - co);

@@ -349,7 +349,8 @@ void sgemm(long M, long N, long K, const float* A, long lda, bool transA, const 
   BPanels bp = prepare_b(B, ldb, transB, K, N, packBuf, T > 1);
   const long np = bp.panels();
   // A rows of one block (MC x min(K, KC)) should stay in L2 while the panels stream.
-  const long KCb = np >= 8 ? 256 : KC;
+  static long envKC = getenv("CS_KC") ? atol(getenv("CS_KC")) : 256;
+  const long KCb = np >= 8 ? envKC : KC;
   long kk = std::min(K, KCb);
   long MC = std::max<long>(MR, std::min<long>(256, (256 * 1024) / (4 * kk)) / MR * MR);
   // Enough jobs to balance threads.

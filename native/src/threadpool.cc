@@ -62,7 +62,8 @@ void ThreadPool::parallel_for(long njobs, const std::function<void(long, int)>& 
   if (njobs <= 0) return;
   int active = nthreads_ < maxThreads ? nthreads_ : maxThreads;
   if (active > njobs) active = (int)njobs;
-  if (active <= 1 || nthreads_ == 1) {
+  std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);
+  if (active <= 1 || nthreads_ == 1 || !lock.owns_lock()) {
     for (long j = 0; j < njobs; ++j) fn(j, 0);
     return;
   }

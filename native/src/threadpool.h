@@ -2,7 +2,8 @@
 // parallel_for(n, fn) runs fn(job, tid) for job in [0, n) with dynamic scheduling and returns when
 // every job is done. Workers spin briefly after a job batch, then sleep on a condition variable,
 // so an idle pool costs no CPU on a shared machine. Calls must not nest (a job must not call
-// parallel_for); kernels that need per-thread work use tid to index scratch.
+// parallel_for); kernels that need per-thread work use tid to index scratch. When two JS threads
+// (worker_threads) call at once, the second runs its jobs on its own thread (tid 0).
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -35,6 +36,7 @@ class ThreadPool {
   int active_ = 0;
   const std::function<void(long, int)>* fn_ = nullptr;
   bool stop_ = false;
+  std::mutex busy_;  // one parallel_for at a time
 };
 
 // The process-wide pool (created on first use or by set_threads).

@@ -30,6 +30,11 @@ function blend1(in1: number, in2: number, alpha: number): number {
 
 const lut = new Uint8Array(256);
 
+function clip8round(x: number): number {
+  const r = Math.round(x);
+  return r < 0 ? 0 : r > 255 ? 255 : r;
+}
+
 function applyLut(data: Uint8Array, n: number): void {
   for (let i = 0; i < n; i++) data[i] = lut[data[i]];
 }
@@ -77,70 +82,44 @@ export function adjustSaturation(data: Uint8Array, pixels: number, channels: num
   }
 }
 
-// ---- hue: PIL's uint8 HSV conversion (Convert.c rgb2hsv_row / hsv2rgb), table driven ----
-// DIV[d * 256 + cr] = fround(d / cr) for 0 <= d <= cr (float32 division, as in PIL)
-let DIV: Float32Array | undefined;
+// ---- hue: PIL's uint8 HSV conversion (Convert.c rgb2hsv_row / hsv2rgb) ----
+// All tables are small (L1-resident); the float32 arithmetic of PIL is reproduced with
+// Math.fround where C stores into a float, and left in double where C computes in double.
 // SAT[cr * 256 + maxc] = CLIP8((int)(fround(cr / maxc) * 255.0))
 let SAT: Uint8Array | undefined;
-// Per (h, s): case index and the three factors (1 - fs), (1 - fs*f), (1 - fs*(1 - f)) as doubles
-let HSV_CASE: Uint8Array | undefined;
-let HSV_P: Float64Array | undefined;
-let HSV_Q: Float64Array | undefined;
-let HSV_T: Float64Array | undefined;
+const HSV_I = new Uint8Array(256); // floor(h * 6 / 255) % 6
+const HSV_F = new Float64Array(256); // fround(h * 6 / 255 - i)
+const HSV_FS = new Float64Array(256); // fround(s / 255)
 
 function hueTables(): void {
-  if (DIV) return;
-  DIV = new Float32Array(65536);
+  if (SAT) return;
   SAT = new Uint8Array(65536);
-  for (let cr = 1; cr < 256; cr++) {
-    for (let d = 0; d <= cr; d++) DIV[d * 256 + cr] = Math.fround(d / cr);
-  }
   for (let cr = 0; cr < 256; cr++) {
     for (let maxc = Math.max(cr, 1); maxc < 256; maxc++) {
-      const s = Math.fround(cr / maxc);
-      const v = Math.trunc(s * 255.0);
+      const v = Math.trunc(Math.fround(cr / maxc) * 255.0);
       SAT[cr * 256 + maxc] = v < 0 ? 0 : v > 255 ? 255 : v;
     }
   }
-  HSV_CASE = new Uint8Array(65536);
-  HSV_P = new Float64Array(65536);
-  HSV_Q = new Float64Array(65536);
-  HSV_T = new Float64Array(65536);
   for (let h = 0; h < 256; h++) {
     const hd = (h * 6.0) / 255.0;
     const i = Math.floor(hd);
-    const f = Math.fround(hd - i);
-    for (let s = 0; s < 256; s++) {
-      const k = h * 256 + s;
-      const fs = Math.fround(s / 255.0);
-      HSV_CASE[k] = i % 6;
-      HSV_P[k] = 1.0 - fs;
-      HSV_Q[k] = 1.0 - fs * f;
-      HSV_T[k] = 1.0 - fs * (1.0 - f);
-    }
+    HSV_I[h] = i % 6;
+    HSV_F[h] = Math.fround(hd - i);
+    HSV_FS[h] = Math.fround(h / 255.0);
   }
-}
-
-function clip8round(x: number): number {
-  const r = Math.round(x);
-  return r < 0 ? 0 : r > 255 ? 255 : r;
 }
 
 /**
  * torchvision F.adjust_hue on a PIL image: convert to HSV, add uint8(hue * 255) to H with
- * uint8 wrap-around, convert back. `hue` in [-0.5, 0.5].
+ * uint8 wrap-around, convert back. `hue` in [-0.5, 0.5]. A shift of 0 is skipped (PIL's HSV
+ * round trip would otherwise lose up to one level).
  */
 export function adjustHue(data: Uint8Array, pixels: number, channels: number, hue: number): void {
   if (channels < 3) return;
   const shift = ((Math.trunc(hue * 255) % 256) + 256) % 256;
   if (shift === 0) return;
   hueTables();
-  const div = DIV!;
   const sat = SAT!;
-  const hc = HSV_CASE!;
-  const hp = HSV_P!;
-  const hq = HSV_Q!;
-  const ht = HSV_T!;
   for (let i = 0, o = 0; i < pixels; i++, o += channels) {
     const r = data[o];
     const g = data[o + 1];
@@ -149,33 +128,26 @@ export function adjustHue(data: Uint8Array, pixels: number, channels: number, hu
     const minc = r < g ? (r < b ? r : b) : g < b ? g : b;
     if (maxc === minc) continue; // s = 0: grey, hue has no effect (PIL gives v, v, v)
     const cr = maxc - minc;
-    const rc = div[(maxc - r) * 256 + cr];
-    const gc = div[(maxc - g) * 256 + cr];
-    const bc = div[(maxc - b) * 256 + cr];
     let h: number;
-    if (r === maxc) h = Math.fround(bc - gc);
-    else if (g === maxc) h = Math.fround(2.0 + rc - bc); // C: double arithmetic, one rounding
-    else h = Math.fround(4.0 + gc - rc);
+    // rc = fround((maxc - r) / cr) etc., float32 divisions in PIL
+    if (r === maxc) h = Math.fround(Math.fround((maxc - b) / cr) - Math.fround((maxc - g) / cr));
+    else if (g === maxc) h = Math.fround(2.0 + Math.fround((maxc - r) / cr) - Math.fround((maxc - b) / cr)); // C: double arithmetic, one rounding
+    else h = Math.fround(4.0 + Math.fround((maxc - g) / cr) - Math.fround((maxc - r) / cr));
     // fmod(h / 6 + 1, 1): h is in [-1, 5], so h / 6 + 1 is in [5/6, 11/6) and subtracting 1
     // when it is >= 1 is exact (Sterbenz) - and much faster than % on doubles.
     let hh = h / 6.0 + 1.0;
     if (hh >= 1.0) hh -= 1.0;
-    h = Math.fround(hh);
-    let uh = Math.trunc(h * 255.0);
+    let uh = Math.trunc(Math.fround(hh) * 255.0);
     uh = uh < 0 ? 0 : uh > 255 ? 255 : uh;
     const us = sat[cr * 256 + maxc];
     const v = maxc;
-    if (us === 0) {
-      data[o] = v;
-      data[o + 1] = v;
-      data[o + 2] = v;
-      continue;
-    }
-    const k = ((uh + shift) & 255) * 256 + us;
-    const p = clip8round(v * hp[k]);
-    const q = clip8round(v * hq[k]);
-    const t = clip8round(v * ht[k]);
-    switch (hc[k]) {
+    const h2 = (uh + shift) & 255;
+    const fs = HSV_FS[us];
+    const f = HSV_F[h2];
+    const p = clip8round(v * (1.0 - fs));
+    const q = clip8round(v * (1.0 - fs * f));
+    const t = clip8round(v * (1.0 - fs * (1.0 - f)));
+    switch (HSV_I[h2]) {
       case 0: data[o] = v; data[o + 1] = t; data[o + 2] = p; break;
       case 1: data[o] = q; data[o + 1] = v; data[o + 2] = p; break;
       case 2: data[o] = p; data[o + 1] = v; data[o + 2] = t; break;

@@ -5,6 +5,8 @@ type Loader = () => Promise<{ default: PipelineDefinition<object> }>;
 
 export const BUILTIN_PIPELINES: Record<string, Loader> = {
   simclr: () => import('../../pipelines/simclr.ts') as Promise<{ default: PipelineDefinition<object> }>,
+  instdisc: () => import('../../pipelines/instdisc.ts') as Promise<{ default: PipelineDefinition<object> }>,
+  invaspread: () => import('../../pipelines/invaspread.ts') as Promise<{ default: PipelineDefinition<object> }>,
 };
 
 export async function loadBuiltin(name: string): Promise<PipelineDefinition<object> | undefined> {

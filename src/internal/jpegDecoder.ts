@@ -502,6 +502,95 @@ function idctBlock(coefs: Int16Array, off: number, q: Int32Array, out: Uint8Arra
   }
 }
 
+// ---- float AAN inverse DCT (libjpeg jidctflt.c) ----
+const AAN_SCALE = [1.0, 1.387039845, 1.306562965, 1.175875602, 1.0, 0.785694958, 0.5411961, 0.275899379];
+const wsf = new Float64Array(64);
+
+/** jpeg_idct_float: `mult` = quant * aanscale[row] * aanscale[col] / 8. */
+function idctBlockFloat(coefs: Int16Array, off: number, mult: Float64Array, out: Uint8Array, outOff: number, stride: number): void {
+  for (let col = 0; col < 8; col++) {
+    const i = off + col;
+    const c1 = coefs[i + 8], c2 = coefs[i + 16], c3 = coefs[i + 24], c4 = coefs[i + 32];
+    const c5 = coefs[i + 40], c6 = coefs[i + 48], c7 = coefs[i + 56];
+    if ((c1 | c2 | c3 | c4 | c5 | c6 | c7) === 0) {
+      const dc = coefs[i] * mult[col];
+      wsf[col] = dc; wsf[col + 8] = dc; wsf[col + 16] = dc; wsf[col + 24] = dc;
+      wsf[col + 32] = dc; wsf[col + 40] = dc; wsf[col + 48] = dc; wsf[col + 56] = dc;
+      continue;
+    }
+    let tmp0 = coefs[i] * mult[col];
+    let tmp1 = c2 * mult[col + 16];
+    let tmp2 = c4 * mult[col + 32];
+    let tmp3 = c6 * mult[col + 48];
+    let tmp10 = tmp0 + tmp2;
+    let tmp11 = tmp0 - tmp2;
+    let tmp13 = tmp1 + tmp3;
+    let tmp12 = (tmp1 - tmp3) * 1.414213562 - tmp13;
+    tmp0 = tmp10 + tmp13;
+    tmp3 = tmp10 - tmp13;
+    tmp1 = tmp11 + tmp12;
+    tmp2 = tmp11 - tmp12;
+    let tmp4 = c1 * mult[col + 8];
+    let tmp5 = c3 * mult[col + 24];
+    let tmp6 = c5 * mult[col + 40];
+    let tmp7 = c7 * mult[col + 56];
+    const z13 = tmp6 + tmp5;
+    const z10 = tmp6 - tmp5;
+    const z11 = tmp4 + tmp7;
+    const z12 = tmp4 - tmp7;
+    tmp7 = z11 + z13;
+    tmp11 = (z11 - z13) * 1.414213562;
+    const z5 = (z10 + z12) * 1.847759065;
+    tmp10 = z5 - z12 * 1.0823922;
+    tmp12 = z5 - z10 * 2.61312593;
+    tmp6 = tmp12 - tmp7;
+    tmp5 = tmp11 - tmp6;
+    tmp4 = tmp10 - tmp5;
+    wsf[col] = tmp0 + tmp7;
+    wsf[col + 56] = tmp0 - tmp7;
+    wsf[col + 8] = tmp1 + tmp6;
+    wsf[col + 48] = tmp1 - tmp6;
+    wsf[col + 16] = tmp2 + tmp5;
+    wsf[col + 40] = tmp2 - tmp5;
+    wsf[col + 24] = tmp3 + tmp4;
+    wsf[col + 32] = tmp3 - tmp4;
+  }
+  for (let row = 0; row < 8; row++) {
+    const w = row * 8;
+    const o = outOff + row * stride;
+    const z5c = wsf[w] + 128.5; // centre + rounding, as jidctflt
+    let tmp10 = z5c + wsf[w + 4];
+    let tmp11 = z5c - wsf[w + 4];
+    let tmp13 = wsf[w + 2] + wsf[w + 6];
+    let tmp12 = (wsf[w + 2] - wsf[w + 6]) * 1.414213562 - tmp13;
+    let tmp0 = tmp10 + tmp13;
+    let tmp3 = tmp10 - tmp13;
+    let tmp1 = tmp11 + tmp12;
+    let tmp2 = tmp11 - tmp12;
+    const z13 = wsf[w + 5] + wsf[w + 3];
+    const z10 = wsf[w + 5] - wsf[w + 3];
+    const z11 = wsf[w + 1] + wsf[w + 7];
+    const z12 = wsf[w + 1] - wsf[w + 7];
+    let tmp7 = z11 + z13;
+    tmp11 = (z11 - z13) * 1.414213562;
+    const z5 = (z10 + z12) * 1.847759065;
+    tmp10 = z5 - z12 * 1.0823922;
+    tmp12 = z5 - z10 * 2.61312593;
+    const tmp6 = tmp12 - tmp7;
+    const tmp5 = tmp11 - tmp6;
+    const tmp4 = tmp10 - tmp5;
+    let v: number;
+    v = tmp0 + tmp7; out[o] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = tmp0 - tmp7; out[o + 7] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = tmp1 + tmp6; out[o + 1] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = tmp1 - tmp6; out[o + 6] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = tmp2 + tmp5; out[o + 2] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = tmp2 - tmp5; out[o + 5] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = tmp3 + tmp4; out[o + 3] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = tmp3 - tmp4; out[o + 4] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+  }
+}
+
 // ---- colour conversion tables (jdcolor.c) ----
 const CR_R = new Int32Array(256);
 const CB_B = new Int32Array(256);
@@ -830,6 +919,7 @@ export class JpegImage {
   private readonly qt: Int32Array[];
   private readonly gen: number;
   private readonly rendered = new Map<number, Uint8Array>(); // per (ci, n): 1 per rendered block
+  private readonly floatTables: Float64Array[] = [];
 
   constructor(frame: Frame, qt: Int32Array[], colorModel: 'gray' | 'ycc' | 'rgb') {
     this.frame = frame;
@@ -845,6 +935,17 @@ export class JpegImage {
     if (this.gen !== generation) throw new Error('JpegImage used after the next parseJpeg call (its scratch memory was reused)');
   }
 
+  private floatTable(tq: number): Float64Array {
+    let t = this.floatTables[tq];
+    if (!t) {
+      t = new Float64Array(64);
+      const q = this.qt[tq];
+      for (let r = 0; r < 8; r++) for (let c = 0; c < 8; c++) t[r * 8 + c] = q[r * 8 + c] * AAN_SCALE[r] * AAN_SCALE[c] * 0.125;
+      this.floatTables[tq] = t;
+    }
+    return t;
+  }
+
   /** Sampling of component ci relative to full resolution: [h / maxH, v / maxV]. */
   sampling(ci: number): [number, number] {
     const c = this.frame.comps[ci];
@@ -853,13 +954,16 @@ export class JpegImage {
 
   /**
    * Renders the blocks of component `ci` that cover the full-resolution rectangle
-   * [x0, x1) x [y0, y1) at DCT scale n/8 (n = 8: exact islow IDCT; 4, 2, 1: reduced IDCT of
-   * the low n x n coefficients, i.e. a 2x, 4x or 8x box-like downscale in the DCT domain).
+   * [x0, x1) x [y0, y1) at DCT scale n/8 (n = 8: exact islow IDCT; n = 1..7: an n-point IDCT
+   * of the low n x n coefficients - libjpeg's scaled decoding, a downscale by 8/n in the DCT
+   * domain). `fast` uses the float AAN IDCT (jidctflt) at n = 8 instead of islow: about a
+   * third fewer operations, and within one level of islow.
    */
-  plane(ci: number, n: 1 | 2 | 4 | 8, x0: number, y0: number, x1: number, y1: number): JpegPlane {
+  plane(ci: number, n: number, x0: number, y0: number, x1: number, y1: number, fast = false): JpegPlane {
     this.check();
+    if (!(Number.isInteger(n) && n >= 1 && n <= 8)) throw new RangeError(`JpegImage.plane: scale n must be an integer in 1..8, got ${n}`);
     const c = this.frame.comps[ci];
-    const key = ci * 16 + n;
+    const key = ci * 32 + n + (fast && n === 8 ? 16 : 0);
     const stride = c.blocksPerLine * n;
     const data = scratchPlane(key, stride * c.blocksPerColumn * n);
     let done = this.rendered.get(key);
@@ -880,8 +984,9 @@ export class JpegImage {
         if (done[b]) continue;
         done[b] = 1;
         const outOff = by * n * stride + bx * n;
-        if (n === 8) idctBlock(c.coefs, b * 64, q, data, outOff, stride);
-        else idctScaled(c.coefs, b * 64, q, data, outOff, stride, n);
+        if (n !== 8) idctScaled(c.coefs, b * 64, q, data, outOff, stride, n);
+        else if (fast) idctBlockFloat(c.coefs, b * 64, this.floatTable(c.tq), data, outOff, stride);
+        else idctBlock(c.coefs, b * 64, q, data, outOff, stride);
       }
     }
     return { data, stride, width: Math.ceil((c.width * n) / 8), height: Math.ceil((c.height * n) / 8) };
@@ -923,17 +1028,21 @@ export class JpegImage {
 }
 
 // Scaled IDCT matrices: M_n[x * n + u] = (C_u / 2) cos((2x + 1) u pi / (2n)), C_0 = 1/sqrt(2).
+// Sampling the block's continuous cosine interpolant at n points, from its n lowest
+// frequencies: out = M F M^T + 128, with the same normalisation as the 8-point IDCT.
 const SCALED: Float64Array[] = [];
-for (const n of [1, 2, 4]) {
+for (let n = 1; n <= 8; n++) {
   const m = new Float64Array(n * n);
   for (let x = 0; x < n; x++) {
     for (let u = 0; u < n; u++) m[x * n + u] = ((u === 0 ? Math.SQRT1_2 : 1) / 2) * Math.cos(((2 * x + 1) * u * Math.PI) / (2 * n));
   }
   SCALED[n] = m;
 }
-const scaledTmp = new Float64Array(16);
+const scaledTmp = new Float64Array(64);
+const scaledRow = new Float64Array(8);
+const rowUsed = new Uint8Array(8);
 
-/** Reduced n x n IDCT (n = 1, 2, 4) from the low-frequency n x n coefficients. */
+/** Reduced n x n IDCT (n = 1..7) from the low-frequency n x n coefficients; skips zero rows. */
 function idctScaled(coefs: Int16Array, off: number, q: Int32Array, out: Uint8Array, outOff: number, stride: number, n: number): void {
   if (n === 1) {
     const v = Math.round((coefs[off] * q[0]) / 8) + 128;
@@ -941,19 +1050,33 @@ function idctScaled(coefs: Int16Array, off: number, q: Int32Array, out: Uint8Arr
     return;
   }
   const m = SCALED[n];
-  // rows: tmp[v * n + x] = sum_u M[x, u] F[v, u]
+  const tmp = scaledTmp;
+  const row = scaledRow;
+  // pass 1 (rows of coefficients): tmp[v * n + x] = sum_u M[x, u] F[v, u]
   for (let v = 0; v < n; v++) {
+    const rb = off + v * 8;
+    let any = 0;
+    for (let u = 0; u < n; u++) {
+      const c = coefs[rb + u];
+      any |= c;
+      row[u] = c * q[v * 8 + u];
+    }
+    rowUsed[v] = any !== 0 ? 1 : 0;
+    if (any === 0) continue;
     for (let x = 0; x < n; x++) {
       let a = 0;
-      for (let u = 0; u < n; u++) a += m[x * n + u] * coefs[off + v * 8 + u] * q[v * 8 + u];
-      scaledTmp[v * n + x] = a;
+      const mb = x * n;
+      for (let u = 0; u < n; u++) a += m[mb + u] * row[u];
+      tmp[v * n + x] = a;
     }
   }
+  // pass 2 (columns): out[y, x] = sum_v M[y, v] tmp[v, x] + 128
   for (let y = 0; y < n; y++) {
     const o = outOff + y * stride;
+    const mb = y * n;
     for (let x = 0; x < n; x++) {
       let a = 0;
-      for (let v = 0; v < n; v++) a += m[y * n + v] * scaledTmp[v * n + x];
+      for (let v = 0; v < n; v++) if (rowUsed[v] !== 0) a += m[mb + v] * tmp[v * n + x];
       const r = Math.round(a) + 128;
       out[o + x] = r < 0 ? 0 : r > 255 ? 255 : r;
     }

@@ -75,6 +75,34 @@ describeNative(`native conv kernels vs cpu${skipReason ? ` (skipped: ${skipReaso
     );
   });
 
+  it('Conv2D gradients match with wide channels (Ci multiple of the register width) and >64 taps', async () => {
+    const wide = convCase
+      .chain((c) => fc.record({ ci: fc.constantFrom(32, 64), co: fc.constantFrom(32, 45, 64) }).map((w) => ({ ...c, ...w, b: Math.min(c.b, 2), h: Math.min(c.h, 8), w: Math.min(c.w, 8) })))
+      .filter((c) => {
+        if (c.pad === 'same') return true;
+        const [t, bo] = c.pad === 'valid' ? [0, 0] : c.pad[1];
+        const [l, r] = c.pad === 'valid' ? [0, 0] : c.pad[2];
+        return outSize(c.h, c.kh, c.sh, t, bo) >= 1 && outSize(c.w, c.kw, c.sw, l, r) >= 1;
+      });
+    const big: ConvCase = { b: 1, h: 10, w: 11, ci: 3, co: 5, kh: 9, kw: 9, sh: 1, sw: 2, pad: 'same', seed: 4 };
+    const check = async (c: ConvCase) => {
+      const xv = randomValues(c.b * c.h * c.w * c.ci, c.seed);
+      const wv = randomValues(c.kh * c.kw * c.ci * c.co, c.seed + 1);
+      const f = () => {
+        const x = tf.tensor4d(xv, [c.b, c.h, c.w, c.ci]);
+        const w = tf.tensor4d(wv, [c.kh, c.kw, c.ci, c.co]);
+        const y = tf.conv2d(x, w, [c.sh, c.sw], c.pad);
+        const r = tf.tensor(randomValues(y.size, c.seed + 2), y.shape);
+        const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, [c.sh, c.sw], c.pad), r)))([x, w]);
+        return [y, dx, dw];
+      };
+      expectAllClose(await runOn('wasm', f), await runOn('cpu', f), ['y', 'dx', 'dw'], JSON.stringify(c));
+    };
+    await check(big);
+    await fc.assert(fc.asyncProperty(wide, check), { numRuns: 10 });
+  });
+
   it('dilated Conv2D (stride 1) matches the cpu backend', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -168,6 +168,9 @@ describe('Conv2DBackpropFilter and Conv2DBackpropInput kernels', () => {
   it('give the gradients of tf.conv2d (strides 1-2, same/valid/explicit pads)', async () => {
     await fc.assert(
       fc.asyncProperty(convCase(2, 8), async (c) => {
+        // tfjs sizes the output of a numeric pad as if kernel and strides were square; the stock
+        // wasm Conv2D (forward) then writes past its output buffer. Not a backprop matter.
+        fc.pre(typeof c.pad !== 'number' || (c.kh === c.kw && c.sh === c.sw));
         const yShape = convOut(c);
         fc.pre(yShape !== null);
         const xs = [c.b, c.h, c.w, c.ci];
@@ -185,12 +188,12 @@ describe('Conv2DBackpropFilter and Conv2DBackpropInput kernels', () => {
     );
   });
 
-  it('are exact on the reference layers (B=4, 32x32, 32->32 and 64->128 stride 2, pad 1)', async () => {
+  it('are exact with the reference layers\' channel counts (32->32, and 64->128 stride 2, pad 1)', async () => {
     for (const [h, ci, co, s] of [
-      [32, 32, 32, 1],
-      [16, 64, 128, 2],
+      [8, 32, 32, 1],
+      [6, 64, 128, 2],
     ]) {
-      const xs = [4, h, h, ci];
+      const xs = [1, h, h, ci];
       const ws = [3, 3, ci, co];
       const x = rand(size(xs), h);
       const w = rand(size(ws), ci);
@@ -207,7 +210,7 @@ describe('depthwise backprop kernels', () => {
   it('give the gradients of tf.depthwiseConv2d (channel multipliers 1-3)', async () => {
     await fc.assert(
       fc.asyncProperty(dwCase, async ({ c, mult }) => {
-        fc.pre(typeof c.pad !== 'number'); // tfjs' numeric-pad output shape assumes square kernels
+        fc.pre(typeof c.pad !== 'number'); // see the tf.conv2d property
         const yShape = convOut(c, true, mult);
         fc.pre(yShape !== null);
         const xs = [c.b, c.h, c.w, c.ci];
@@ -289,9 +292,10 @@ describe('BatchMatMul', () => {
         const b = rand(size(bs), seed + 1);
         const r = rand(size(ys), seed + 2);
         const what = `matMul ${JSON.stringify({ as, bs, tA, tB })}`;
-        // Forward on both; gradients where the cpu backend broadcasts correctly (equal batches,
-        // or no batch on one side).
         await compare(`${what} forward`, () => tf.matMul(tf.tensor(a, as), tf.tensor(b, bs), tA, tB));
+        // tfjs-core's BatchMatMul gradient does not reduce over broadcast batch dimensions (it
+        // fails on every backend), so gradients are compared for equal batch shapes only.
+        if (JSON.stringify(ba) !== JSON.stringify(bb)) return;
         await compare(`${what} grads`, () =>
           tf.grads((at: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(tf.matMul(at, bt, tA, tB), tf.tensor(r, ys))))([tf.tensor(a, as), tf.tensor(b, bs)]),
         );
@@ -323,14 +327,14 @@ describe('BatchMatMul', () => {
   });
 });
 
-describe('pooling gradients (stock wasm MaxPoolGrad / AvgPoolGrad)', () => {
+describe('pooling gradients (contrastream MaxPoolGrad, stock AvgPoolGrad)', () => {
   const poolCase = fc.record({
     b: fc.integer({ min: 1, max: 2 }),
     h: fc.integer({ min: 1, max: 11 }),
     w: fc.integer({ min: 1, max: 11 }),
     c: fc.integer({ min: 1, max: 6 }),
     f: fc.integer({ min: 1, max: 4 }),
-    s: fc.integer({ min: 1, max: 2 }),
+    s: fc.integer({ min: 1, max: 3 }),
     pad: fc.constantFrom<'same' | 'valid'>('same', 'valid'),
     seed: fc.integer(),
   });
@@ -355,6 +359,47 @@ describe('pooling gradients (stock wasm MaxPoolGrad / AvgPoolGrad)', () => {
 });
 
 describe('ContrastreamBatchNormTrain (+Grad) kernels', () => {
+  /**
+   * Batch norm and its gradients in float64, from the formulas (Ioffe & Szegedy 2015), for the
+   * loss Σ r·y (+ Σ rs·(mean + 2·var) when statsLoss). Also returns, per output, the size of
+   * the terms that are summed (float32 rounding scales with it, not with a result that cancels).
+   */
+  function referenceBatchNorm(x: Float32Array, shape: number[], gamma: Float32Array, beta: Float32Array, r: Float32Array, rs: Float32Array, relu: boolean, statsLoss: boolean) {
+    const c = shape[shape.length - 1];
+    const n = x.length / c;
+    const eps = 1e-5;
+    const mean = new Float64Array(c);
+    const variance = new Float64Array(c);
+    for (let i = 0; i < x.length; i++) mean[i % c] += x[i] / n;
+    for (let i = 0; i < x.length; i++) variance[i % c] += (x[i] - mean[i % c]) ** 2 / n;
+    const istd = Array.from(variance, (v) => 1 / Math.sqrt(v + eps));
+    const xhat = Float64Array.from(x, (v, i) => (v - mean[i % c]) * istd[i % c]);
+    const y = Float64Array.from(xhat, (v, i) => Math.max(relu ? 0 : -Infinity, gamma[i % c] * v + beta[i % c]));
+    const g = Float64Array.from(r, (v, i) => (!relu || y[i] > 0 ? v : 0));
+    const dbeta = new Float64Array(c);
+    const dgamma = new Float64Array(c);
+    const absB = new Float64Array(c);
+    const absG = new Float64Array(c);
+    for (let i = 0; i < x.length; i++) {
+      dbeta[i % c] += g[i];
+      dgamma[i % c] += g[i] * xhat[i];
+      absB[i % c] += Math.abs(g[i]);
+      absG[i % c] += Math.abs(g[i] * xhat[i]);
+    }
+    const dx = Float64Array.from(g, (v, i) => {
+      const k = i % c;
+      let d = gamma[k] * istd[k] * (v - dbeta[k] / n - (xhat[i] * dgamma[k]) / n);
+      if (statsLoss) d += rs[k] / n + (2 * rs[k] * 2 * (x[i] - mean[k])) / n;
+      return d;
+    });
+    const norm = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((s, v) => s + v * v, 0));
+    const dxScale = norm(Float64Array.from(g, (v, i) => gamma[i % c] * istd[i % c] * Math.abs(v))) + (statsLoss ? norm(rs) : 0);
+    return {
+      values: [y, mean, variance, dx, dgamma, dbeta].map((v) => Float32Array.from(v)),
+      scales: [norm(y), norm(mean), norm(variance), dxScale, norm(absG), norm(absB)],
+    };
+  }
+
   const bnCase = fc.record({
     shape: fc.oneof(
       fc.tuple(fc.integer({ min: 2, max: 40 }), fc.integer({ min: 1, max: 37 })).map(([n, c]) => [n, c]),
@@ -365,7 +410,7 @@ describe('ContrastreamBatchNormTrain (+Grad) kernels', () => {
     seed: fc.integer(),
   });
 
-  it('match the composite tf-ops batch norm on cpu: outputs and gradients', async () => {
+  it('match batch norm from the formulas (float64): outputs and gradients', async () => {
     await fc.assert(
       fc.asyncProperty(bnCase, async ({ shape, relu, statsLoss, seed }) => {
         const c = shape[shape.length - 1];
@@ -375,7 +420,9 @@ describe('ContrastreamBatchNormTrain (+Grad) kernels', () => {
         const beta = rand(c, seed + 2);
         const r = rand(size(shape), seed + 3);
         const rs = rand(c, seed + 4);
-        const f = () => {
+        await tf.setBackend('wasm');
+        expect(tf.getKernel('ContrastreamBatchNormTrain', 'wasm')).toBeDefined();
+        const got = await on('wasm', () => {
           const loss = (xt: tf.Tensor, g: tf.Tensor, bt: tf.Tensor) => {
             const out = batchNormTraining(xt, g as tf.Tensor1D, bt as tf.Tensor1D, { relu });
             let l = tf.sum(tf.mul(out.y, tf.tensor(r, shape)));
@@ -384,10 +431,16 @@ describe('ContrastreamBatchNormTrain (+Grad) kernels', () => {
           };
           const out = batchNormTraining(tf.tensor(x, shape), tf.tensor1d(gamma), tf.tensor1d(beta), { relu });
           return [out.y, out.mean, out.variance, ...tf.grads(loss)([tf.tensor(x, shape), tf.tensor1d(gamma), tf.tensor1d(beta)])];
-        };
-        await tf.setBackend('wasm');
-        expect(tf.getKernel('ContrastreamBatchNormTrain', 'wasm')).toBeDefined();
-        await compare(`batchNorm ${JSON.stringify({ shape, relu, statsLoss })}`, f);
+        });
+        const want = referenceBatchNorm(x, shape, gamma, beta, r, rs, relu, statsLoss);
+        const what = `batchNorm ${JSON.stringify({ shape, relu, statsLoss })}`;
+        got.forEach((g, i) => {
+          const w = want.values[i];
+          let num = 0;
+          for (let j = 0; j < w.length; j++) num += (g.values[j] - w[j]) ** 2;
+          const e = Math.sqrt(num) / (Math.max(want.scales[i], 0) || 1);
+          if (!(e <= TOL)) throw new Error(`${what} output ${i}: relative error ${e} > ${TOL}`);
+        });
       }),
       { numRuns: RUNS },
     );

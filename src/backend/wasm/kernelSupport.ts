@@ -90,6 +90,13 @@ export function alias(info: Info, shape: number[]): Info {
   return { dataId: info.dataId, shape, dtype: info.dtype };
 }
 
+let liveViews = 0;
+
+/** Views registered by KernelScope.view and not yet unregistered (0 between kernel calls). */
+export function liveViewCount(): number {
+  return liveViews;
+}
+
 /**
  * Tracks the intermediates of one kernel call and frees them in `dispose()` (call it in a
  * `finally`). Results of `run`, `stock`, `output` and `view` are intermediates unless passed
@@ -154,6 +161,7 @@ export class KernelScope {
     be.dataIdMap.set(dataId, { id, memoryOffset, shape, dtype: base.dtype, refCount: 1 });
     be.wasm.tfjs.registerTensor(id, size, memoryOffset);
     this.views.push({ dataId, id });
+    liveViews++;
     return { dataId, shape, dtype: base.dtype };
   }
 
@@ -174,6 +182,7 @@ export class KernelScope {
     // memory belongs to the base tensor, so no _free here.
     be.wasm.tfjs.disposeData(v.id);
     be.dataIdMap.delete(v.dataId);
+    liveViews--;
   }
 
   /** Hands `info` to the caller: it will not be freed by `dispose()`. */

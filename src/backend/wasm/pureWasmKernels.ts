@@ -11,6 +11,7 @@ import { conv2DBackpropFilterConfig } from './kernels/conv2DBackpropFilter.ts';
 import { conv2DBackpropInputConfig } from './kernels/conv2DBackpropInput.ts';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './kernels/depthwiseConv2dNativeBackpropFilter.ts';
 import { depthwiseConv2dNativeBackpropInputConfig } from './kernels/depthwiseConv2dNativeBackpropInput.ts';
+import { maxPoolGradConfig } from './kernels/maxPoolGrad.ts';
 import { unsortedSegmentSumConfig } from './kernels/unsortedSegmentSum.ts';
 
 export const PURE_WASM_KERNELS: readonly tf.KernelConfig[] = [
@@ -22,6 +23,7 @@ export const PURE_WASM_KERNELS: readonly tf.KernelConfig[] = [
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
   unsortedSegmentSumConfig,
+  maxPoolGradConfig,
 ];
 
 /** Gradients of kernels that exist only in contrastream (registered if not already present). */

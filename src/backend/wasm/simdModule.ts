@@ -40,6 +40,12 @@ export interface SimdKernels {
   bnGradReduce(dy: number, x: number, y: number, rows: number, c: number, mean: number, relu: number, accG: number, accGX: number): void;
   /** dx[r, c] = a[c]·g[r, c] + b[c]·(x[r, c] − mean[c]) + k[c], g as in bnGradReduce. */
   bnGradApply(dy: number, x: number, y: number, rows: number, c: number, mean: number, a: number, b: number, k: number, relu: number, dx: number): void;
+  /**
+   * Max-pool gradient, NHWC: for every output pixel and channel, dy is added to dx (which the
+   * caller zeroes) at the first maximum of its window in row-major order, over the taps inside
+   * the input (padding never wins). x [b, h, w, c], dy [b, ho, wo, c].
+   */
+  maxPoolGrad(x: number, dy: number, dx: number, b: number, h: number, w: number, c: number, ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pt: number, pl: number): void;
 }
 
 type Kind = 'v' | 's';
@@ -317,12 +323,90 @@ interface WasmApi {
 }
 const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
+function maxPoolGrad(): FunctionDef {
+  const names = ['x', 'dy', 'dx', 'b', 'h', 'w', 'c', 'ho', 'wo', 'kh', 'kw', 'sh', 'sw', 'dh', 'dw', 'pt', 'pl'];
+  const f = new Body(names.map((n) => [n, 'i32'] as [string, ValType]), {
+    n: 'i32', oy: 'i32', ox: 'i32', ky: 'i32', kx: 'i32', y: 'i32', xx: 'i32', off: 'i32', cb: 'i32', cbEnd: 'i32', cb4: 'i32',
+    xn: 'i32', dxn: 'i32', dyp: 'i32', bo: 'i32', addr: 'i32',
+    best: 'v128', bidx: 'v128', v: 'v128', m: 'v128', g: 'v128', bs: 'f32', vs: 'f32',
+  });
+  f.get('c').i32(2).op('i32.shl').set('cbEnd');
+  f.get('c').i32(-4).op('i32.and').i32(2).op('i32.shl').set('cb4');
+  /** Visits the window taps inside the input; `body` sees the pixel byte offset in `off`. */
+  const taps = (body: () => void) => {
+    f.forRange('ky', () => f.i32(0), () => f.get('kh'), 1, () => {
+      f.block(() => {
+        f.get('oy').get('sh').op('i32.mul').get('pt').op('i32.sub').get('ky').get('dh').op('i32.mul', 'i32.add').tee('y');
+        f.i32(0).op('i32.lt_s').brIf(0);
+        f.get('y').get('h').op('i32.ge_s').brIf(0);
+        f.forRange('kx', () => f.i32(0), () => f.get('kw'), 1, () => {
+          f.block(() => {
+            f.get('ox').get('sw').op('i32.mul').get('pl').op('i32.sub').get('kx').get('dw').op('i32.mul', 'i32.add').tee('xx');
+            f.i32(0).op('i32.lt_s').brIf(0);
+            f.get('xx').get('w').op('i32.ge_s').brIf(0);
+            f.get('y').get('w').op('i32.mul').get('xx').op('i32.add').get('cbEnd').op('i32.mul').set('off');
+            body();
+          });
+        });
+      });
+    });
+  };
+  f.forRange('n', () => f.i32(0), () => f.get('b'), 1, () => {
+    f.get('n').get('h').op('i32.mul').get('w').op('i32.mul').get('cbEnd').op('i32.mul').tee('xn');
+    f.get('dx').op('i32.add').set('dxn');
+    f.get('x').get('xn').op('i32.add').set('xn');
+    f.forRange('oy', () => f.i32(0), () => f.get('ho'), 1, () => {
+      f.forRange('ox', () => f.i32(0), () => f.get('wo'), 1, () => {
+        f.get('dy').get('n').get('ho').op('i32.mul').get('oy').op('i32.add').get('wo').op('i32.mul').get('ox').op('i32.add').get('cbEnd').op('i32.mul', 'i32.add').set('dyp');
+        // Four channels at a time.
+        f.forRange('cb', () => f.i32(0), () => f.get('cb4'), 16, () => {
+          f.f32x4(-Infinity).set('best');
+          f.i32(-1).op('i32x4.splat').set('bidx');
+          taps(() => {
+            f.get('xn').get('off').op('i32.add').get('cb').op('i32.add').mem('v128.load').tee('v');
+            f.get('best').op('f32x4.gt').set('m');
+            f.get('v').get('best').get('m').op('v128.bitselect').set('best');
+            f.get('off').op('i32x4.splat').get('bidx').get('m').op('v128.bitselect').set('bidx');
+          });
+          f.get('dyp').get('cb').op('i32.add').mem('v128.load').set('g');
+          for (let l = 0; l < 4; l++) {
+            f.get('bidx').laneI32(l).tee('bo').i32(0).op('i32.ge_s');
+            f.if_(() => {
+              f.get('dxn').get('bo').op('i32.add').get('cb').op('i32.add').i32(4 * l).op('i32.add').tee('addr');
+              f.get('addr').mem('f32.load').get('g').lane(l).op('f32.add').mem('f32.store');
+            });
+          }
+        });
+        // Remaining channels one at a time.
+        f.forRange('cb', () => f.get('cb4'), () => f.get('cbEnd'), 4, () => {
+          f.f32(-Infinity).set('bs');
+          f.i32(-1).set('bo');
+          taps(() => {
+            f.get('xn').get('off').op('i32.add').get('cb').op('i32.add').mem('f32.load').tee('vs');
+            f.get('bs').op('f32.gt');
+            f.if_(() => {
+              f.get('vs').set('bs');
+              f.get('off').set('bo');
+            });
+          });
+          f.get('bo').i32(0).op('i32.ge_s');
+          f.if_(() => {
+            f.get('dxn').get('bo').op('i32.add').get('cb').op('i32.add').tee('addr');
+            f.get('addr').mem('f32.load').get('dyp').get('cb').op('i32.add').mem('f32.load').op('f32.add').mem('f32.store');
+          });
+        });
+      });
+    });
+  });
+  return { name: 'maxPoolGrad', body: f, results: [] };
+}
+
 let compiled: object | undefined;
 
 /** The compiled helper module (built once per process; a few kilobytes). */
 export function simdWasmModule(): object {
   compiled ??= new WA.Module(
-    encodeModule([copyRows(), transpose(), addInto(), colSum(), colSumSqDev(), scaleShift(), bnGradReduce(), bnGradApply()]),
+    encodeModule([copyRows(), transpose(), addInto(), colSum(), colSumSqDev(), scaleShift(), bnGradReduce(), bnGradApply(), maxPoolGrad()]),
   );
   return compiled;
 }

@@ -228,6 +228,12 @@ export class Body {
     return this;
   }
 
+  /** i32x4.extract_lane. */
+  laneI32(l: number): this {
+    this.code.push(0xfd, 0x1b, l);
+    return this;
+  }
+
   /** A v128 of four equal f32 constants. */
   f32x4(v: number): this {
     return this.f32(v).op('f32x4.splat');

@@ -1,0 +1,18 @@
+import { describe, it, expect } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import invaspread from '../../pipelines/invaspread.ts';
+import { smokeRun, lossTrend } from './support.ts';
+
+describe('pipelines/invaspread', () => {
+  it('trains a few steps: finite, decreasing loss, no tensor leak, no state', async () => {
+    const r = await smokeRun(invaspread, { overrides: { lr: 0.5, warmupEpochs: 0 } });
+    expect(r.reports.length).toBe(24);
+    for (const s of r.reports) expect(Number.isFinite(s.loss)).toBe(true);
+    const { first, last } = lossTrend(r.reports);
+    expect(last).toBeLessThan(first);
+    expect(r.featureShape).toEqual([4, 128]);
+    expect(r.instance.state).toBeUndefined();
+    expect(tf.memory().numTensors).toBe(r.before);
+    expect(r.tensorsAfterEval).toBe(r.tensorsAfterFirstEpoch);
+  });
+});
