@@ -303,7 +303,27 @@ void gemm_block(long m0, long m1, long q0, long q1, long K, const float* A, long
     e.alpha = alpha;
     e.beta = k0 == 0 ? beta : 1.f;
     e.act = last ? act : ACT_LINEAR;
-    if (packA) pack_a(A, lda, transA, m0, m1 - m0, k0, kc, apack);
+    if (packA) {
+      // BLIS-style order: the A micro-panel (MR x kc, 18 KB at kc = 384) stays in L1 while a
+      // block of B panels (kc x NR each, ~384 KB in all) streams from L2.
+      pack_a(A, lda, transA, m0, m1 - m0, k0, kc, apack);
+      const long QB = std::max<long>(1, (384 * 1024) / (kc * NR * (long)sizeof(float)));
+      for (long qb = q0; qb < q1; qb += QB) {
+        const long qe = std::min(q1, qb + QB);
+        for (long m = m0; m < m1; m += MR) {
+          const int mr = (int)std::min<long>(MR, m1 - m);
+          const float* ap = apack + ((m - m0) / MR) * kc * MR;
+          for (int i = 0; i < MR; ++i) ptrs[i] = ap + i;
+          for (long q = qb; q < qe; ++q) {
+            const long n0 = q * NR;
+            e.bias = (last && bias) ? bias + n0 : nullptr;
+            ukr(1, kc, ptrs, MR, bp.panel(q) + k0 * bp.ld, bp.ld, C + m * ldc + n0, ldc, mr,
+                (int)std::min<long>(NR, N - n0), e);
+          }
+        }
+      }
+      continue;
+    }
     for (long q = q0; q < q1; ++q) {
       const long n0 = q * NR;
       const int nr = (int)std::min<long>(NR, N - n0);
@@ -311,12 +331,6 @@ void gemm_block(long m0, long m1, long q0, long q1, long K, const float* A, long
       e.bias = (last && bias) ? bias + n0 : nullptr;
       for (long m = m0; m < m1; m += MR) {
         const int mr = (int)std::min<long>(MR, m1 - m);
-        if (packA) {
-          const float* ap = apack + ((m - m0) / MR) * kc * MR;
-          for (int i = 0; i < MR; ++i) ptrs[i] = ap + i;
-          ukr(1, kc, ptrs, MR, bpan, bp.ld, C + m * ldc + n0, ldc, mr, nr, e);
-          continue;
-        }
         for (int i = 0; i < MR; ++i) {
           const long row = m + (i < mr ? i : mr - 1);
           ptrs[i] = transA ? A + k0 * lda + row : A + row * lda + k0;
@@ -349,8 +363,7 @@ void sgemm(long M, long N, long K, const float* A, long lda, bool transA, const 
   BPanels bp = prepare_b(B, ldb, transB, K, N, packBuf, T > 1);
   const long np = bp.panels();
   // A rows of one block (MC x min(K, KC)) should stay in L2 while the panels stream.
-  static long envKC = getenv("CS_KC") ? atol(getenv("CS_KC")) : 256;
-  const long KCb = np >= 8 ? envKC : KC;
+  const long KCb = np >= 8 ? 384 : KC;
   long kk = std::min(K, KCb);
   long MC = std::max<long>(MR, std::min<long>(256, (256 * 1024) / (4 * kk)) / MR * MR);
   // Enough jobs to balance threads.

@@ -26,7 +26,7 @@ export function roundHalfEven(x: number): number {
  *   up to 10 times: area' = H*W * U(scale), r = exp(U(log ratio)),
  *                   w = round(sqrt(area' * r)), h = round(sqrt(area' / r));
  *                   if 0 < w <= W and 0 < h <= H: y = randint(0, H-h+1), x = randint(0, W-w+1)
- *   else a central crop: the whole image, clamped to the ratio range.
+ *   else a central crop: the whole image, clamped to the ratio range (at least 1 x 1).
  *
  * Draws from `rng` in that order, so a given stream always gives the same box.
  */
@@ -64,6 +64,9 @@ export function randomResizedCropBox(
     w = width;
     h = height;
   }
+  // torchvision would return an empty crop for tiny images with extreme ratios; keep >= 1 px
+  w = Math.max(1, w);
+  h = Math.max(1, h);
   return { x: Math.floor((width - w) / 2), y: Math.floor((height - h) / 2), w, h, fallback: true };
 }
 

@@ -272,10 +272,12 @@ describe('depthwise backprop kernels', () => {
 });
 
 describe('BatchMatMul', () => {
+  // Small products stay on the stock loop (STOCK_MAX_MACS); large ones take the XNNPACK routes.
+  const dim = fc.oneof(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 26, max: 64 }));
   const mmCase = fc.record({
-    m: fc.integer({ min: 1, max: 40 }),
-    k: fc.integer({ min: 1, max: 40 }),
-    n: fc.integer({ min: 1, max: 40 }),
+    m: dim,
+    k: dim,
+    n: dim,
     tA: fc.boolean(),
     tB: fc.boolean(),
     batch: fc.constantFrom<[number[], number[]]>([[], []], [[3], [3]], [[2, 2], [2, 2]], [[3], []], [[1], [3]], [[4], [1]]),
@@ -327,31 +329,75 @@ describe('BatchMatMul', () => {
   });
 });
 
-describe('pooling gradients (contrastream MaxPoolGrad, stock AvgPoolGrad)', () => {
+describe('pooling gradients (contrastream MaxPoolGrad and AvgPoolGrad)', () => {
   const poolCase = fc.record({
     b: fc.integer({ min: 1, max: 2 }),
     h: fc.integer({ min: 1, max: 11 }),
     w: fc.integer({ min: 1, max: 11 }),
-    c: fc.integer({ min: 1, max: 6 }),
+    c: fc.integer({ min: 1, max: 9 }),
     f: fc.integer({ min: 1, max: 4 }),
     s: fc.integer({ min: 1, max: 3 }),
     pad: fc.constantFrom<'same' | 'valid'>('same', 'valid'),
     seed: fc.integer(),
   });
 
-  it('match the cpu backend for tf.maxPool and tf.avgPool', async () => {
+  /**
+   * The gradient of tfjs' forward avgPool (an average over the window's taps inside the
+   * input), from the definition: each dy is shared equally by those taps.
+   */
+  function referenceAvgPoolGrad(xs: number[], f: number, s: number, pad: 'same' | 'valid', r: Float32Array): Float32Array {
+    const info = tf.backend_util.computePool2DInfo(xs as [number, number, number, number], f, s, 1, pad);
+    const [b, h, w, c] = xs;
+    const dx = new Float32Array(size(xs));
+    for (let n = 0; n < b; n++) {
+      for (let oy = 0; oy < info.outHeight; oy++) {
+        for (let ox = 0; ox < info.outWidth; ox++) {
+          const inside: number[] = [];
+          for (let ky = 0; ky < f; ky++) {
+            for (let kx = 0; kx < f; kx++) {
+              const y = oy * s - info.padInfo.top + ky;
+              const x = ox * s - info.padInfo.left + kx;
+              if (y >= 0 && y < h && x >= 0 && x < w) inside.push(y * w + x);
+            }
+          }
+          for (const p of inside) {
+            for (let k = 0; k < c; k++) dx[(n * h * w + p) * c + k] += r[((n * info.outHeight + oy) * info.outWidth + ox) * c + k] / inside.length;
+          }
+        }
+      }
+    }
+    return dx;
+  }
+
+  it('maxPool: match the cpu backend', async () => {
+    await fc.assert(
+      fc.asyncProperty(poolCase, async (p) => {
+        fc.pre(p.pad === 'same' || (p.f <= p.h && p.f <= p.w));
+        const xs = [p.b, p.h, p.w, p.c];
+        // Include all-negative and all-zero windows (the stock kernel dropped their gradient).
+        const x = rand(size(xs), p.seed).map((v, i) => (i % 7 === 0 ? 0 : v - 0.5));
+        const yShape = tf.backend_util.computePool2DInfo(xs as never, p.f, p.s, 1, p.pad).outShape;
+        const r = rand(size(yShape), p.seed + 3);
+        await compare(`maxPool ${JSON.stringify(p)}`, () =>
+          tf.grad((xt: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(xt as tf.Tensor4D, p.f, p.s, p.pad), tf.tensor(r, yShape))))(tf.tensor(x, xs)),
+        );
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('avgPool: match the gradient of the forward average (and the cpu backend for valid padding)', async () => {
     await fc.assert(
       fc.asyncProperty(poolCase, async (p) => {
         fc.pre(p.pad === 'same' || (p.f <= p.h && p.f <= p.w));
         const xs = [p.b, p.h, p.w, p.c];
         const x = rand(size(xs), p.seed);
-        for (const pool of [tf.maxPool, tf.avgPool]) {
-          const yShape = tf.backend_util.computePool2DInfo(xs as never, p.f, p.s, 1, p.pad).outShape;
-          const r = rand(size(yShape), p.seed + 3);
-          await compare(`${pool === tf.maxPool ? 'maxPool' : 'avgPool'} ${JSON.stringify(p)}`, () =>
-            tf.grad((xt: tf.Tensor) => tf.sum(tf.mul(pool(xt as tf.Tensor4D, p.f, p.s, p.pad), tf.tensor(r, yShape))))(tf.tensor(x, xs)),
-          );
-        }
+        const yShape = tf.backend_util.computePool2DInfo(xs as never, p.f, p.s, 1, p.pad).outShape;
+        const r = rand(size(yShape), p.seed + 3);
+        const f = () => tf.grad((xt: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(xt as tf.Tensor4D, p.f, p.s, p.pad), tf.tensor(r, yShape))))(tf.tensor(x, xs));
+        const got = await on('wasm', f);
+        expectClose(got, [{ values: referenceAvgPoolGrad(xs, p.f, p.s, p.pad, r), shape: xs }], `avgPool ${JSON.stringify(p)}`);
+        if (p.pad === 'valid') expectClose(got, await on('cpu', f), `avgPool vs cpu ${JSON.stringify(p)}`);
       }),
       { numRuns: RUNS },
     );

@@ -12,6 +12,7 @@ import { conv2DBackpropInputConfig } from './kernels/conv2DBackpropInput.ts';
 import { depthwiseConv2dNativeBackpropFilterConfig } from './kernels/depthwiseConv2dNativeBackpropFilter.ts';
 import { depthwiseConv2dNativeBackpropInputConfig } from './kernels/depthwiseConv2dNativeBackpropInput.ts';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.ts';
+import { avgPoolGradConfig } from './kernels/avgPoolGrad.ts';
 import { unsortedSegmentSumConfig } from './kernels/unsortedSegmentSum.ts';
 
 export const PURE_WASM_KERNELS: readonly tf.KernelConfig[] = [
@@ -24,6 +25,7 @@ export const PURE_WASM_KERNELS: readonly tf.KernelConfig[] = [
   depthwiseConv2dNativeBackpropInputConfig,
   unsortedSegmentSumConfig,
   maxPoolGradConfig,
+  avgPoolGradConfig,
 ];
 
 /** Gradients of kernels that exist only in contrastream (registered if not already present). */

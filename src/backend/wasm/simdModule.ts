@@ -46,6 +46,24 @@ export interface SimdKernels {
    * the input (padding never wins). x [b, h, w, c], dy [b, ho, wo, c].
    */
   maxPoolGrad(x: number, dy: number, dx: number, b: number, h: number, w: number, c: number, ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pt: number, pl: number): void;
+  /**
+   * Average-pool gradient, NHWC: dy[b, oy, ox, c] / (taps of the window inside the input) is
+   * added to dx (zeroed by the caller) at each of those taps — the exact gradient of an
+   * average that excludes padding, as tfjs' forward avgPool computes it.
+   */
+  avgPoolGrad(dy: number, dx: number, b: number, h: number, w: number, c: number, ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pt: number, pl: number): void;
+  /**
+   * Depthwise filter gradient of one image: acc[ky, kx, c] += Σ_{oy, ox} x[y, x, c]·dy[oy, ox, c]
+   * with y = oy·sh − pt + ky·dh, x = ox·sw − pl + kx·dw inside [0, h) x [0, w). x is [h, w, c];
+   * dy pixels are `dyPix` bytes apart (c floats used from each).
+   */
+  dwFilterGrad(x: number, dy: number, acc: number, h: number, w: number, c: number, ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pt: number, pl: number, dyPix: number): void;
+  /**
+   * Depthwise input gradient of one image: dx[y, x, c] += dy[oy, ox, c]·f[ky, kx, c] for every
+   * output pixel and tap inside the input (same geometry as dwFilterGrad). dx is [h, w, c];
+   * dy pixels are `dyPix` bytes apart; filter taps are `fTap` bytes apart.
+   */
+  dwInputGrad(dy: number, f: number, dx: number, h: number, w: number, c: number, ho: number, wo: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pt: number, pl: number, dyPix: number, fTap: number): void;
 }
 
 type Kind = 'v' | 's';
@@ -323,6 +341,113 @@ interface WasmApi {
 }
 const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
+/**
+ * Visits the taps (ky, kx) of the window of output pixel (oy, ox) that fall inside the input;
+ * `body` sees y, xx, and the pixel's byte offset (y·w + xx)·cbEnd in `off`. Needs locals ky, kx,
+ * y, xx, off and parameters/locals oy, ox, sh, sw, pt, pl, kh, kw, dh, dw, h, w, cbEnd.
+ */
+function windowTaps(f: Body, body: () => void): void {
+  f.forRange('ky', () => f.i32(0), () => f.get('kh'), 1, () => {
+    f.block(() => {
+      f.get('oy').get('sh').op('i32.mul').get('pt').op('i32.sub').get('ky').get('dh').op('i32.mul', 'i32.add').tee('y');
+      f.i32(0).op('i32.lt_s').brIf(0);
+      f.get('y').get('h').op('i32.ge_s').brIf(0);
+      f.forRange('kx', () => f.i32(0), () => f.get('kw'), 1, () => {
+        f.block(() => {
+          f.get('ox').get('sw').op('i32.mul').get('pl').op('i32.sub').get('kx').get('dw').op('i32.mul', 'i32.add').tee('xx');
+          f.i32(0).op('i32.lt_s').brIf(0);
+          f.get('xx').get('w').op('i32.ge_s').brIf(0);
+          f.get('y').get('w').op('i32.mul').get('xx').op('i32.add').get('cbEnd').op('i32.mul').set('off');
+          body();
+        });
+      });
+    });
+  });
+}
+
+function avgPoolGrad(): FunctionDef {
+  const names = ['dy', 'dx', 'b', 'h', 'w', 'c', 'ho', 'wo', 'kh', 'kw', 'sh', 'sw', 'dh', 'dw', 'pt', 'pl'];
+  const f = new Body(names.map((n) => [n, 'i32'] as [string, ValType]), {
+    n: 'i32', oy: 'i32', ox: 'i32', ky: 'i32', kx: 'i32', y: 'i32', xx: 'i32', off: 'i32', cb: 'i32', cbEnd: 'i32',
+    dxn: 'i32', dyp: 'i32', count: 'i32', addr: 'i32', inv: 'f32', invv: 'v128',
+  });
+  f.get('c').i32(2).op('i32.shl').set('cbEnd');
+  f.forRange('n', () => f.i32(0), () => f.get('b'), 1, () => {
+    f.get('dx').get('n').get('h').op('i32.mul').get('w').op('i32.mul').get('cbEnd').op('i32.mul', 'i32.add').set('dxn');
+    f.forRange('oy', () => f.i32(0), () => f.get('ho'), 1, () => {
+      f.forRange('ox', () => f.i32(0), () => f.get('wo'), 1, () => {
+        f.get('dy').get('n').get('ho').op('i32.mul').get('oy').op('i32.add').get('wo').op('i32.mul').get('ox').op('i32.add').get('cbEnd').op('i32.mul', 'i32.add').set('dyp');
+        f.i32(0).set('count');
+        windowTaps(f, () => f.get('count').i32(1).op('i32.add').set('count'));
+        f.block(() => {
+          f.get('count').op('i32.eqz').brIf(0); // no tap inside the input: nothing to add
+          f.f32(1).get('count').op('f32.convert_i32_s', 'f32.div').tee('inv').op('f32x4.splat').set('invv');
+          windowTaps(f, () => {
+            channelLoop(f, (kind) => {
+              const o = ops(kind);
+              f.get('dxn').get('off').op('i32.add').get('cb').op('i32.add').tee('addr');
+              f.get('addr').mem(o.load);
+              f.get('dyp').get('cb').op('i32.add').mem(o.load).get(kind === 'v' ? 'invv' : 'inv').op(o.mul, o.add).mem(o.store);
+            });
+          });
+        });
+      });
+    });
+  });
+  return { name: 'avgPoolGrad', body: f, results: [] };
+}
+
+function dwFilterGrad(): FunctionDef {
+  const names = ['x', 'dy', 'acc', 'h', 'w', 'c', 'ho', 'wo', 'kh', 'kw', 'sh', 'sw', 'dh', 'dw', 'pt', 'pl', 'dyPix'];
+  const f = new Body(names.map((n) => [n, 'i32'] as [string, ValType]), {
+    oy: 'i32', ox: 'i32', ky: 'i32', kx: 'i32', y: 'i32', xx: 'i32', off: 'i32', cb: 'i32', cbEnd: 'i32',
+    dyp: 'i32', tap: 'i32', addr: 'i32',
+  });
+  f.get('c').i32(2).op('i32.shl').set('cbEnd');
+  f.forRange('oy', () => f.i32(0), () => f.get('ho'), 1, () => {
+    f.forRange('ox', () => f.i32(0), () => f.get('wo'), 1, () => {
+      f.get('dy').get('oy').get('wo').op('i32.mul').get('ox').op('i32.add').get('dyPix').op('i32.mul', 'i32.add').set('dyp');
+      windowTaps(f, () => {
+        // acc row of this tap: acc + (ky·kw + kx)·cbEnd
+        f.get('acc').get('ky').get('kw').op('i32.mul').get('kx').op('i32.add').get('cbEnd').op('i32.mul', 'i32.add').set('tap');
+        channelLoop(f, (kind) => {
+          const o = ops(kind);
+          f.get('tap').get('cb').op('i32.add').tee('addr');
+          f.get('addr').mem(o.load);
+          f.get('x').get('off').op('i32.add').get('cb').op('i32.add').mem(o.load);
+          f.get('dyp').get('cb').op('i32.add').mem(o.load).op(o.mul, o.add).mem(o.store);
+        });
+      });
+    });
+  });
+  return { name: 'dwFilterGrad', body: f, results: [] };
+}
+
+function dwInputGrad(): FunctionDef {
+  const names = ['dy', 'f', 'dx', 'h', 'w', 'c', 'ho', 'wo', 'kh', 'kw', 'sh', 'sw', 'dh', 'dw', 'pt', 'pl', 'dyPix', 'fTap'];
+  const f = new Body(names.map((n) => [n, 'i32'] as [string, ValType]), {
+    oy: 'i32', ox: 'i32', ky: 'i32', kx: 'i32', y: 'i32', xx: 'i32', off: 'i32', cb: 'i32', cbEnd: 'i32',
+    dyp: 'i32', tap: 'i32', addr: 'i32',
+  });
+  f.get('c').i32(2).op('i32.shl').set('cbEnd');
+  f.forRange('oy', () => f.i32(0), () => f.get('ho'), 1, () => {
+    f.forRange('ox', () => f.i32(0), () => f.get('wo'), 1, () => {
+      f.get('dy').get('oy').get('wo').op('i32.mul').get('ox').op('i32.add').get('dyPix').op('i32.mul', 'i32.add').set('dyp');
+      windowTaps(f, () => {
+        f.get('f').get('ky').get('kw').op('i32.mul').get('kx').op('i32.add').get('fTap').op('i32.mul', 'i32.add').set('tap');
+        channelLoop(f, (kind) => {
+          const o = ops(kind);
+          f.get('dx').get('off').op('i32.add').get('cb').op('i32.add').tee('addr');
+          f.get('addr').mem(o.load);
+          f.get('dyp').get('cb').op('i32.add').mem(o.load);
+          f.get('tap').get('cb').op('i32.add').mem(o.load).op(o.mul, o.add).mem(o.store);
+        });
+      });
+    });
+  });
+  return { name: 'dwInputGrad', body: f, results: [] };
+}
+
 function maxPoolGrad(): FunctionDef {
   const names = ['x', 'dy', 'dx', 'b', 'h', 'w', 'c', 'ho', 'wo', 'kh', 'kw', 'sh', 'sw', 'dh', 'dw', 'pt', 'pl'];
   const f = new Body(names.map((n) => [n, 'i32'] as [string, ValType]), {
@@ -332,25 +457,7 @@ function maxPoolGrad(): FunctionDef {
   });
   f.get('c').i32(2).op('i32.shl').set('cbEnd');
   f.get('c').i32(-4).op('i32.and').i32(2).op('i32.shl').set('cb4');
-  /** Visits the window taps inside the input; `body` sees the pixel byte offset in `off`. */
-  const taps = (body: () => void) => {
-    f.forRange('ky', () => f.i32(0), () => f.get('kh'), 1, () => {
-      f.block(() => {
-        f.get('oy').get('sh').op('i32.mul').get('pt').op('i32.sub').get('ky').get('dh').op('i32.mul', 'i32.add').tee('y');
-        f.i32(0).op('i32.lt_s').brIf(0);
-        f.get('y').get('h').op('i32.ge_s').brIf(0);
-        f.forRange('kx', () => f.i32(0), () => f.get('kw'), 1, () => {
-          f.block(() => {
-            f.get('ox').get('sw').op('i32.mul').get('pl').op('i32.sub').get('kx').get('dw').op('i32.mul', 'i32.add').tee('xx');
-            f.i32(0).op('i32.lt_s').brIf(0);
-            f.get('xx').get('w').op('i32.ge_s').brIf(0);
-            f.get('y').get('w').op('i32.mul').get('xx').op('i32.add').get('cbEnd').op('i32.mul').set('off');
-            body();
-          });
-        });
-      });
-    });
-  };
+  const taps = (body: () => void) => windowTaps(f, body);
   f.forRange('n', () => f.i32(0), () => f.get('b'), 1, () => {
     f.get('n').get('h').op('i32.mul').get('w').op('i32.mul').get('cbEnd').op('i32.mul').tee('xn');
     f.get('dx').op('i32.add').set('dxn');
@@ -406,7 +513,7 @@ let compiled: object | undefined;
 /** The compiled helper module (built once per process; a few kilobytes). */
 export function simdWasmModule(): object {
   compiled ??= new WA.Module(
-    encodeModule([copyRows(), transpose(), addInto(), colSum(), colSumSqDev(), scaleShift(), bnGradReduce(), bnGradApply(), maxPoolGrad()]),
+    encodeModule([copyRows(), transpose(), addInto(), colSum(), colSumSqDev(), scaleShift(), bnGradReduce(), bnGradApply(), maxPoolGrad(), avgPoolGrad(), dwFilterGrad(), dwInputGrad()]),
   );
   return compiled;
 }

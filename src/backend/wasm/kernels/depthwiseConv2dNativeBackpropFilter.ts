@@ -2,16 +2,15 @@
  * DepthwiseConv2dNativeBackpropFilter for the wasm backend (the stock backend has none): the
  * filter gradient of a depthwise convolution, x [B, H, W, C], dy [B, Ho, Wo, C·M]:
  *   df[ky, kx, c, m] = Σ_{b, oy, ox} x[b, oy·s + ky·d − top, ox·s + kx·d − left, c] · dy[b, oy, ox, c·M + m]
- * This is one XNNPACK depthwise convolution with the batch moved into the channels:
- *   in  = x arranged [1, H, W, B·C]          (channel b·C + c)
- *   f   = dy arranged [Ho, Wo, B·C, M]        (a Ho x Wo filter, multiplier M)
- *   out = depthwiseConv2d(in, f, stride d, dilation s, padding (top, ·, left, ·))  [1, kh, kw, B·C·M]
- * followed by a sum over b (a SIMD column sum per tap). The forward padding is folded into
- * the convolution's zero padding, as in conv2DBackpropFilter.ts.
+ * A direct SIMD loop (simdModule.ts dwFilterGrad): for every output pixel and every tap inside
+ * the input, four channels multiply-accumulate at a time into a [kh, kw, C] accumulator. Each
+ * image is summed separately and the partial sums added up (shorter float32 sums). For a
+ * channel multiplier M > 1, dy is first transposed to [.., M, C] so that each m is a
+ * channel-contiguous slice.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { KernelScope, ptr, type Info } from '../kernelSupport.ts';
+import { KernelScope, heapF32, ptr, type Info } from '../kernelSupport.ts';
 import { simdKernels } from '../simdModule.ts';
 
 const { backend_util } = tf;
@@ -43,40 +42,45 @@ export function depthwiseConv2dNativeBackpropFilter(args: {
   const cm = c * mult;
   const [, ho, wo] = dy.shape;
   const { top, left } = info.padInfo;
+  const taps = kh * kw;
 
   const s = new KernelScope(backend);
   try {
-    if (b === 0 || ho === 0 || wo === 0) return s.keep(s.zeros([kh, kw, c, mult]));
     const simd = simdKernels(backend);
-    const xin = s.output([1, h, w, b * c]);
-    simd.copyRows(ptr(backend, x), ptr(backend, xin), h * w, b, 1, c, c * 4, h * w * c * 4, 0, b * c * 4, c * 4, 0);
-    const f = s.output([ho, wo, b * c, mult]);
-    simd.copyRows(ptr(backend, dy), ptr(backend, f), ho * wo, b, 1, cm, cm * 4, ho * wo * cm * 4, 0, b * cm * 4, cm * 4, 0);
-    // Zero padding after x so that at least kh x kw outputs come out (extra ones are dropped).
-    const effH = (ho - 1) * sh + 1;
-    const effW = (wo - 1) * sw + 1;
-    const bottom = Math.max(0, (kh - 1) * dh + effH - h - top);
-    const right = Math.max(0, (kw - 1) * dw + effW - w - left);
-    const out = s.run('DepthwiseConv2dNative', { x: xin, filter: f }, {
-      strides: [dh, dw],
-      pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
-      dilations: [sh, sw],
-      dimRoundingMode: undefined,
-    }); // [1, outH ≥ kh, outW ≥ kw, B·C·M]
-    s.free(f); // and the XNNPACK operator cached on it
-    s.free(xin);
-    const outW = out.shape[2];
-    const df = s.zeros([kh, kw, c, mult]);
-    for (let ky = 0; ky < kh; ky++) {
-      for (let kx = 0; kx < kw; kx++) {
-        // Σ over b of the [B, C·M] block of tap (ky, kx).
-        simd.colSum(ptr(backend, out) + (ky * outW + kx) * b * cm * 4, b, cm, ptr(backend, df) + (ky * kw + kx) * cm * 4);
+    let dym: Info = dy; // [B, Ho, Wo, M, C] when M > 1
+    if (mult > 1) {
+      dym = s.output([b, ho, wo, mult, c]);
+      const p = b * ho * wo;
+      simd.transpose(ptr(backend, dy), ptr(backend, dym), p, c, mult, cm * 4, mult * 4, cm * 4, c * 4);
+    }
+    const acc = s.zeros([mult, taps, c]);
+    const part = s.output([taps, c]);
+    for (let m = 0; m < mult; m++) {
+      for (let n = 0; n < b; n++) {
+        heapF32(backend, part).fill(0);
+        simd.dwFilterGrad(
+          ptr(backend, x) + n * h * w * c * 4,
+          ptr(backend, dym) + (n * ho * wo * cm + (mult > 1 ? m * c : 0)) * 4,
+          ptr(backend, part),
+          h, w, c, ho, wo, kh, kw, sh, sw, dh, dw, top, left,
+          cm * 4,
+        );
+        simd.addInto(ptr(backend, acc) + m * taps * c * 4, ptr(backend, part), taps * c);
       }
     }
+    if (mult === 1) return keepReshaped(s, acc, [kh, kw, c, 1]);
+    // df[t, c, m] = acc[m, t, c]
+    const df = s.output([kh, kw, c, mult]);
+    simd.transpose(ptr(backend, acc), ptr(backend, df), 1, mult, taps * c, 0, taps * c * 4, 0, mult * 4);
     return s.keep(df);
   } finally {
     s.dispose();
   }
+}
+
+function keepReshaped(s: KernelScope, t: Info, shape: number[]): Info {
+  s.keep(t);
+  return { ...t, shape };
 }
 
 export const depthwiseConv2dNativeBackpropFilterConfig: tf.KernelConfig = {
