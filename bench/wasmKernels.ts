@@ -19,6 +19,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import os from 'node:os';
 import { registerWasmTrainingKernels } from '../src/backend/wasm/registerWasmTrainingKernels.ts';
 import { stockKernel } from '../src/backend/wasm/kernelSupport.ts';
+import { conv2DBackpropFilterOptions } from '../src/backend/wasm/kernels/conv2DBackpropFilter.ts';
 import { registerGradients } from '../src/train/registerGradients.ts';
 import { batchNormTraining, BATCH_NORM_TRAIN_KERNEL } from '../src/ops/batchNormTraining.ts';
 
@@ -79,6 +80,7 @@ console.error(`wasm kernel bench: ${info.detail}; ${REPS} reps; load average ${o
 
 // ---- Convolution layers --------------------------------------------------------------
 for (const [b, h, ci, co, s] of !want('conv') ? [] : [
+  [64, 32, 3, 32, 1],
   [32, 32, 32, 32, 1],
   [64, 32, 32, 32, 1],
   [32, 16, 64, 128, 2],
@@ -97,6 +99,9 @@ for (const [b, h, ci, co, s] of !want('conv') ? [] : [
   const attrs = { strides: s, pad, dataFormat: 'NHWC' };
   const dW = time(run('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: w.shape }));
   row(`${layer} Conv2DBackpropFilter`, dW, undefined, tf0, 'fwd');
+  conv2DBackpropFilterOptions.method = 'conv';
+  row(`${layer} Conv2DBackpropFilter, 'conv' method`, time(run('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: w.shape })), undefined, tf0, 'fwd');
+  conv2DBackpropFilterOptions.method = 'gemm';
   const dX = time(run('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: x.shape }));
   const stockDX = QUICK && b > 32 ? undefined : time(runStock('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: x.shape }), 1, 0);
   row(`${layer} Conv2DBackpropInput`, dX, stockDX, tf0, 'fwd');

@@ -200,9 +200,10 @@ export function cpcInfoNceLossFast(
   });
   const tau = loss.temperature;
   if (!(typeof tau === 'number' && Number.isFinite(tau) && tau > 0)) throw new ArgumentError(fn, 'loss.temperature', `must be a number > 0, got ${tau}`);
-  const offsetTerm = tf.customGrad((p: tf.Tensor, t: tf.Tensor, save: tf.GradSaveFunc) => {
+  const offsetTerm = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [p, t, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
     const rows = p.shape[0];
-    const logits = tf.div(tf.matMul(p as tf.Tensor2D, t as tf.Tensor2D, false, true), tau); // [R, R], positive on the diagonal
+    const logits = tf.div(tf.matMul(p, t, false, true), tau); // [R, R], positive on the diagonal
     const m = tf.max(logits, 1, true); // [R, 1]
     const e = tf.exp(tf.sub(logits, m)); // [R, R]
     const sumE = tf.sum(e, 1, true); // [R, 1]
@@ -211,7 +212,7 @@ export function cpcInfoNceLossFast(
     save([p, t, tf.div(e, sumE)]); // softmax rows S [R, R]
     return {
       value: tf.mean(tf.sub(lse, pos)) as tf.Scalar,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      gradFunc: (dy: tf.Scalar, saved: tf.Tensor[]) => {
         const [ps, ts, sm] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
         const scale = tf.div(dy, tau * rows); // scalar
         const dP = tf.mul(tf.sub(tf.matMul(sm, ts), ts), scale); // [R, D]

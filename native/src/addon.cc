@@ -116,6 +116,11 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
   long sA = a.argc > 17 ? a.integer(17) : 0, sB = a.argc > 18 ? a.integer(18) : 0;
   long sC = a.argc > 19 ? a.integer(19) : M * ldc;
   if (!a.ok) return a.done();
+  if (M < 0 || N < 0 || K < 0 || batch < 1 || sA < 0 || sB < 0 || sC < 0 || lda < (tA ? M : K) ||
+      ldb < (tB ? K : N) || ldc < N || lda < 1 || ldb < 1 || ldc < 1) {
+    a.fail("gemm: sizes must be >= 0, batch >= 1, strides >= 0 and leading dimensions >= the row length");
+    return a.done();
+  }
   const double aRows = tA ? K : M, bRows = tB ? N : K;
   float* A = a.f32(aOff, (batch - 1) * (double)sA + aRows * lda);
   float* B = a.f32(bOff, (batch - 1) * (double)sB + bRows * ldb);

@@ -1,7 +1,8 @@
 // Convolutions on the GEMM microkernel.
-//  forward:         indirect GEMM, A rows = output pixels, one pointer per filter tap (no im2col).
-//  backprop filter: dW = im2col(x)^T dy; im2col^T is packed per chunk of output pixels (fused with
-//                   the copy) and the reduction over pixels is split across threads.
+//  forward:         indirect GEMM, A rows = output pixels, one pointer per filter tap (no im2col
+//                   buffer); fewer than 16 input channels: small im2col tiles per row group.
+//  backprop filter: dW^T = dy^T im2col(x), im2col slices packed per chunk of output pixels into
+//                   L1-sized panels; the reduction over pixels is split across threads.
 //  backprop input:  stride 1 -> forward conv of dy with the rotated, transposed filter;
 //                   stride > 1 -> dcol = dy W^T per block of pixels, scattered (col2im) per image.
 #include <algorithm>
@@ -9,6 +10,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "gemm.h"
 #include "kernels.h"
@@ -24,7 +29,38 @@ const float* zeros(long n) {
   return g_zeros.data();
 }
 
-// Writes row `row` of im2col(x) (K = kh*kw*Ci floats, tap-major, zeros for padding) to dst.
+// Short copies (a few taps of a few channels) are the inner loop of the im2col gathers; with
+// AVX-512 they become masked 16-float moves instead of scalar loops.
+inline void copy_floats(float* dst, const float* src, long n) {
+#if defined(__AVX512F__)
+  while (n >= 16) {
+    _mm512_storeu_ps(dst, _mm512_loadu_ps(src));
+    dst += 16;
+    src += 16;
+    n -= 16;
+  }
+  if (n > 0) {
+    const __mmask16 m = (__mmask16)((1u << n) - 1);
+    _mm512_mask_storeu_ps(dst, m, _mm512_maskz_loadu_ps(m, src));
+  }
+#else
+  for (long c = 0; c < n; ++c) dst[c] = src[c];
+#endif
+}
+
+inline void zero_floats(float* dst, long n) {
+#if defined(__AVX512F__)
+  while (n >= 16) {
+    _mm512_storeu_ps(dst, _mm512_setzero_ps());
+    dst += 16;
+    n -= 16;
+  }
+  if (n > 0) _mm512_mask_storeu_ps(dst, (__mmask16)((1u << n) - 1), _mm512_setzero_ps());
+#else
+  for (long c = 0; c < n; ++c) dst[c] = 0.f;
+#endif
+}
+
 // Output pixel coordinates, advanced without divisions (64-bit division costs ~40+ cycles).
 struct Pixel {
   long b, oh, ow;
@@ -45,6 +81,7 @@ struct Pixel {
   }
 };
 
+// Writes the im2col row of output pixel px (K = kh*kw*Ci floats, tap-major, zeros for padding).
 inline void gather_col_row(const ConvParams& p, const float* x, const Pixel& px, float* dst) {
   const long b = px.b, oh = px.oh, ow = px.ow;
   const long Ci = p.Ci;
@@ -54,25 +91,22 @@ inline void gather_col_row(const ConvParams& p, const float* x, const Pixel& px,
   for (long r = 0; r < p.kh; ++r) {
     const long ih = oh * p.sh - p.pt + r * p.dh;
     if (ih < 0 || ih >= p.H) {
-      for (long c = 0; c < rowLen; ++c) dst[c] = 0.f;
+      zero_floats(dst, rowLen);
       dst += rowLen;
       continue;
     }
     const float* xrow = x + (b * p.H + ih) * p.W * Ci;
     if (wIn && p.dw == 1) {
-      const float* src = xrow + iw0 * Ci;  // the kw taps are contiguous
-      for (long c = 0; c < rowLen; ++c) dst[c] = src[c];
+      copy_floats(dst, xrow + iw0 * Ci, rowLen);  // the kw taps are contiguous
       dst += rowLen;
       continue;
     }
     for (long s = 0; s < p.kw; ++s, dst += Ci) {
       const long iw = iw0 + s * p.dw;
-      if (iw >= 0 && iw < p.W) {
-        const float* src = xrow + iw * Ci;
-        for (long c = 0; c < Ci; ++c) dst[c] = src[c];
-      } else {
-        for (long c = 0; c < Ci; ++c) dst[c] = 0.f;
-      }
+      if (iw >= 0 && iw < p.W)
+        copy_floats(dst, xrow + iw * Ci, Ci);
+      else
+        zero_floats(dst, Ci);
     }
   }
 }
@@ -286,24 +320,18 @@ void conv2d_backprop_filter(const ConvParams& p, const float* x, const float* dy
             if ((v & g.mask) == g.mask) {
               const Run& r0 = rq[g.first];
               const Run& r1 = rq[g.first + g.count - 1];
-              const int n = r1.off + r1.len - r0.off;
-              const float* src = xm + r0.toff;
-              float* dr = d + r0.off;
-              for (int c = 0; c < n; ++c) dr[c] = src[c];
+              copy_floats(d + r0.off, xm + r0.toff, r1.off + r1.len - r0.off);
               continue;
             }
             for (int k = g.first; k < g.first + g.count; ++k) {
               const Run& r = rq[k];
-              float* dr = d + r.off;
-              if ((v >> r.t) & 1) {
-                const float* src = xm + r.toff;
-                for (int c = 0; c < r.len; ++c) dr[c] = src[c];
-              } else {
-                for (int c = 0; c < r.len; ++c) dr[c] = 0.f;
-              }
+              if ((v >> r.t) & 1)
+                copy_floats(d + r.off, xm + r.toff, r.len);
+              else
+                zero_floats(d + r.off, r.len);
             }
           }
-          for (int c = used; c < NR; ++c) d[c] = 0.f;
+          zero_floats(d + used, NR - used);
         }
       } else {
         Pixel px(p, m0);

@@ -7,6 +7,7 @@ export const BUILTIN_PIPELINES: Record<string, Loader> = {
   simclr: () => import('../../pipelines/simclr.ts') as Promise<{ default: PipelineDefinition<object> }>,
   instdisc: () => import('../../pipelines/instdisc.ts') as Promise<{ default: PipelineDefinition<object> }>,
   invaspread: () => import('../../pipelines/invaspread.ts') as Promise<{ default: PipelineDefinition<object> }>,
+  moco: () => import('../../pipelines/moco.ts') as Promise<{ default: PipelineDefinition<object> }>,
   cpc: () => import('../../pipelines/cpc.ts') as Promise<{ default: PipelineDefinition<object> }>,
 };
 

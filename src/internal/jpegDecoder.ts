@@ -62,6 +62,12 @@ class HuffTable {
   /** valoffset[l]: index into values of the first code of length l, minus that code. */
   readonly valoffset = new Int32Array(17);
   readonly values: Uint8Array;
+  /**
+   * AC fast path (as stb_image's fast_ac): for a 9-bit peek whose Huffman code and magnitude
+   * bits both fit, (value << 16) | (run << 8) | flags | bits consumed; flags 0x80 = end of
+   * block, 0x40 = ZRL (16 zeros). 0 = use the slow path.
+   */
+  readonly fastAc = new Int32Array(1 << LOOKAHEAD);
 
   constructor(counts: Uint8Array, values: Uint8Array) {
     this.values = values;
@@ -89,6 +95,23 @@ class HuffTable {
       code <<= 1;
     }
     this.maxcode[17] = 0x7fffffff;
+    for (let peek = 0; peek < 1 << LOOKAHEAD; peek++) {
+      const look = this.look[peek];
+      if (look === 0) continue;
+      const l = look >> 8;
+      const sym = look & 0xff;
+      const run = sym >> 4;
+      const size = sym & 15;
+      if (size === 0) {
+        if (run === 0) this.fastAc[peek] = 0x80 | l;
+        else if (run === 15) this.fastAc[peek] = (15 << 8) | 0x40 | l;
+        continue;
+      }
+      if (l + size > LOOKAHEAD) continue;
+      const bits = (peek >> (LOOKAHEAD - l - size)) & ((1 << size) - 1);
+      const value = bits < 1 << (size - 1) ? bits - (1 << size) + 1 : bits;
+      this.fastAc[peek] = (value << 16) | (run << 8) | (l + size);
+    }
   }
 }
 
@@ -257,8 +280,24 @@ function decodeBaseline(c: Component, off: number): void {
   c.pred += t === 0 ? 0 : br.extend(t);
   coefs[off] = c.pred;
   const ac = c.acTable!;
+  const fast = ac.fastAc;
   let k = 1;
   while (k < 64) {
+    if (br.cnt < 16) br.fill();
+    const fa = fast[(br.buf >>> (br.cnt - LOOKAHEAD)) & ((1 << LOOKAHEAD) - 1)];
+    if (fa !== 0) {
+      br.cnt -= fa & 0x1f;
+      if ((fa & 0xc0) !== 0) {
+        if ((fa & 0x80) !== 0) break; // end of block
+        k += 16; // ZRL
+        continue;
+      }
+      k += (fa >> 8) & 15;
+      if (k > 63) throw new JpegFormatError('corrupt AC data (coefficient index > 63)');
+      coefs[off + ZIGZAG[k]] = fa >> 16;
+      k++;
+      continue;
+    }
     const rs = br.huff(ac);
     const s = rs & 15;
     const r = rs >> 4;
@@ -273,7 +312,6 @@ function decodeBaseline(c: Component, off: number): void {
     k++;
   }
 }
-
 
 function decodeDcFirst(c: Component, off: number): void {
   const t = br.huff(c.dcTable!);
@@ -946,6 +984,20 @@ export class JpegImage {
     return t;
   }
 
+  private readonly tables4: Float64Array[] = [];
+
+  /** Dequantisation for idct4x4: q[v][u] for the low 4 x 4 coefficients. */
+  private table4(tq: number): Float64Array {
+    let t = this.tables4[tq];
+    if (!t) {
+      t = new Float64Array(16);
+      const q = this.qt[tq];
+      for (let v = 0; v < 4; v++) for (let u = 0; u < 4; u++) t[v * 4 + u] = q[v * 8 + u];
+      this.tables4[tq] = t;
+    }
+    return t;
+  }
+
   /** Sampling of component ci relative to full resolution: [h / maxH, v / maxV]. */
   sampling(ci: number): [number, number] {
     const c = this.frame.comps[ci];
@@ -984,7 +1036,8 @@ export class JpegImage {
         if (done[b]) continue;
         done[b] = 1;
         const outOff = by * n * stride + bx * n;
-        if (n !== 8) idctScaled(c.coefs, b * 64, q, data, outOff, stride, n);
+        if (n === 4) idct4x4(c.coefs, b * 64, this.table4(c.tq), data, outOff, stride);
+        else if (n !== 8) idctScaled(c.coefs, b * 64, q, data, outOff, stride, n);
         else if (fast) idctBlockFloat(c.coefs, b * 64, this.floatTable(c.tq), data, outOff, stride);
         else idctBlock(c.coefs, b * 64, q, data, outOff, stride);
       }
@@ -1041,6 +1094,48 @@ for (let n = 1; n <= 8; n++) {
 const scaledTmp = new Float64Array(64);
 const scaledRow = new Float64Array(8);
 const rowUsed = new Uint8Array(8);
+
+// 4-point IDCT butterfly: f(x) = sum_u (C_u / 2) F(u) cos((2x + 1) u pi / 8)
+const K0 = 0.35355339059327373; // cos(pi/4) / 2 = (C_0 / 2) = (1/2) cos(2 pi / 8)
+const K1 = 0.46193976625564337; // cos(pi/8) / 2
+const K3 = 0.19134171618254492; // cos(3 pi/8) / 2
+const ws4 = new Float64Array(16);
+
+/** The n = 4 scaled IDCT, unrolled (same result as idctScaled(..., 4) up to rounding). */
+function idct4x4(coefs: Int16Array, off: number, q: Float64Array, out: Uint8Array, outOff: number, stride: number): void {
+  // columns u = 0..3 over coefficient rows v = 0..3
+  for (let u = 0; u < 4; u++) {
+    const f0 = coefs[off + u] * q[u];
+    const f1 = coefs[off + 8 + u] * q[4 + u];
+    const f2 = coefs[off + 16 + u] * q[8 + u];
+    const f3 = coefs[off + 24 + u] * q[12 + u];
+    const e0 = K0 * (f0 + f2);
+    const e1 = K0 * (f0 - f2);
+    const o0 = K1 * f1 + K3 * f3;
+    const o1 = K3 * f1 - K1 * f3;
+    ws4[u] = e0 + o0;
+    ws4[12 + u] = e0 - o0;
+    ws4[4 + u] = e1 + o1;
+    ws4[8 + u] = e1 - o1;
+  }
+  for (let y = 0; y < 4; y++) {
+    const w = y * 4;
+    const f0 = ws4[w];
+    const f1 = ws4[w + 1];
+    const f2 = ws4[w + 2];
+    const f3 = ws4[w + 3];
+    const e0 = K0 * (f0 + f2) + 128.5;
+    const e1 = K0 * (f0 - f2) + 128.5;
+    const o0 = K1 * f1 + K3 * f3;
+    const o1 = K3 * f1 - K1 * f3;
+    const o = outOff + y * stride;
+    let v: number;
+    v = e0 + o0; out[o] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = e1 + o1; out[o + 1] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = e1 - o1; out[o + 2] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = e0 - o0; out[o + 3] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+  }
+}
 
 /** Reduced n x n IDCT (n = 1..7) from the low-frequency n x n coefficients; skips zero rows. */
 function idctScaled(coefs: Int16Array, off: number, q: Int32Array, out: Uint8Array, outOff: number, stride: number, n: number): void {

@@ -193,15 +193,19 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
           }
         } catch (err) {
           if (!closed) failure ??= { err };
-          wake();
-        } finally {
-          pumping = undefined;
-          wake();
         }
       };
 
       const kick = () => {
-        if (!pumping && !closed && !upstreamDone && !failure && held < maxInFlight) pumping = pump();
+        if (pumping || closed || upstreamDone || failure || held >= maxInFlight) return;
+        // `pump` may finish synchronously: clear `pumping` in an (always asynchronous)
+        // callback that checks it is still this run.
+        const run = pump();
+        pumping = run;
+        void run.finally(() => {
+          if (pumping === run) pumping = undefined;
+          wake();
+        });
       };
 
       const unpack = (chunk: Chunk): AugmentedSample[] => {

@@ -212,13 +212,18 @@ export function batchWithPrefetch(config: BatchWithPrefetchConfig): OperatorFunc
           }
         } catch (err) {
           if (!closed) failure ??= { err };
-        } finally {
-          filling = undefined;
-          wake();
         }
       };
       const kick = () => {
-        if (!filling && !closed && !upstreamDone && !failure && alive < maxAlive) filling = fill();
+        if (filling || closed || upstreamDone || failure || alive >= maxAlive) return;
+        // `fill` may finish synchronously: clear `filling` in a callback (always asynchronous)
+        // that checks it is still this run, never inside `fill` itself.
+        const run = fill();
+        filling = run;
+        void run.finally(() => {
+          if (filling === run) filling = undefined;
+          wake();
+        });
       };
       const shutdown = () => {
         if (closed) return;

@@ -91,7 +91,7 @@ describe('fused batch norm, JS implementations', () => {
         expect(tf.getKernel(BATCH_NORM_TRAIN, 'wasm')?.kernelFunc).toBe(jsWasm.kernelFunc);
         expectAllClose(await runOn('wasm', bnOutputs(c)), expected, NAMES, `wasm JS ${JSON.stringify(c)}`);
       }),
-      { numRuns: 30 },
+      { numRuns: 20 },
     );
   });
 });
@@ -106,7 +106,7 @@ describeNative(`fused batch norm, native${skipReason ? ` (skipped: ${skipReason}
         expect(tf.getKernel(BATCH_NORM_TRAIN, 'wasm')?.kernelFunc.toString()).toContain('addon.batchNormTrain');
         expectAllClose(await runOn('wasm', bnOutputs(c)), expected, NAMES, `native ${JSON.stringify(c)}`);
       }),
-      { numRuns: 40 },
+      { numRuns: 30 },
     );
   });
 

@@ -71,7 +71,7 @@ describeNative(`native conv kernels vs cpu${skipReason ? ` (skipped: ${skipReaso
         const actual = await runOn('wasm', f);
         expectAllClose(actual, expected, ['y', 'dx', 'dw'], JSON.stringify(c));
       }),
-      { numRuns: 40 },
+      { numRuns: 30 },
     );
   });
 
@@ -122,7 +122,7 @@ describeNative(`native conv kernels vs cpu${skipReason ? ` (skipped: ${skipReaso
           expectAllClose(await runOn('wasm', f), await runOn('cpu', f), ['y'], JSON.stringify(c));
         },
       ),
-      { numRuns: 15 },
+      { numRuns: 10 },
     );
   });
 
@@ -150,7 +150,7 @@ describeNative(`native conv kernels vs cpu${skipReason ? ` (skipped: ${skipReaso
         };
         expectAllClose(await runOn('wasm', f), await runOn('cpu', f), ['y', 'dx', 'dw', 'dbias'], `${activation} ${JSON.stringify(c)}`);
       }),
-      { numRuns: 25 },
+      { numRuns: 20 },
     );
   });
 

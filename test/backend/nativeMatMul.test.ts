@@ -39,7 +39,7 @@ describeNative(`native matmul kernels vs cpu${skipReason ? ` (skipped: ${skipRea
         const f = () => [tf.matMul(tf.tensor(av, shapeOf(ba, d.m, d.k, d.ta)), tf.tensor(bv, shapeOf(bb, d.k, d.n, d.tb)), d.ta, d.tb)];
         expectAllClose(await runOn('wasm', f), await runOn('cpu', f), ['c'], `${JSON.stringify(d)} batch ${JSON.stringify([ba, bb])}`);
       }),
-      { numRuns: 60 },
+      { numRuns: 40 },
     );
   });
 
@@ -57,7 +57,7 @@ describeNative(`native matmul kernels vs cpu${skipReason ? ` (skipped: ${skipRea
         };
         expectAllClose(await runOn('wasm', f), await runOn('cpu', f), ['c', 'da', 'db'], `${JSON.stringify(d)} batch [${batch}]`);
       }),
-      { numRuns: 40 },
+      { numRuns: 30 },
     );
   });
 
@@ -79,7 +79,7 @@ describeNative(`native matmul kernels vs cpu${skipReason ? ` (skipped: ${skipRea
         };
         expectAllClose(await runOn('wasm', f), await runOn('cpu', f), ['c', 'da', 'db', 'dbias'], `${activation} ${JSON.stringify(d)}`);
       }),
-      { numRuns: 30 },
+      { numRuns: 20 },
     );
   });
 

@@ -518,3 +518,23 @@ describe('UnsortedSegmentSum', () => {
     );
   });
 });
+
+describe('argument errors', () => {
+  it('name the kernel and the argument', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.zeros([1, 4, 4, 2]);
+    const dy = tf.zeros([1, 2, 4, 4]);
+    expect(() =>
+      tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [1, 1, 4, 2] } as never),
+    ).toThrow(/wasm Conv2DBackpropFilter: argument 'dataFormat' must be 'NHWC'/);
+    const xi = tf.zeros([1, 4, 4, 2], 'int32');
+    expect(() =>
+      tf.engine().runKernel('Conv2DBackpropFilter', { x: xi, dy: tf.zeros([1, 4, 4, 3]) }, { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape: [1, 1, 2, 3] } as never),
+    ).toThrow(/argument 'x, dy' must be float32, got int32/);
+    expect(() => tf.engine().runKernel('BatchMatMul', { a: tf.zeros([1, 3, 4]), b: tf.zeros([1, 5, 6]) }, { transposeA: false, transposeB: false } as never)).toThrow(
+      /wasm BatchMatMul: argument 'a, b' have inner dimensions 4 and 5/,
+    );
+    expect(() => tf.unsortedSegmentSum(tf.zeros([3, 2]), tf.tensor1d([0, 1, 2], 'int32'), -1)).toThrow();
+    tf.dispose([x, dy, xi]);
+  });
+});

@@ -96,10 +96,29 @@ describe('batchWithPrefetch', () => {
     }
     expect(n).toBe(40);
     expect(stats.inFlight).toBe(0);
-    const kept: ArrayBatch[] = [];
-    await lastValueFrom(fromArrays({ images: new Uint8Array(60), width: 2, height: 3, channels: 1 }).pipe(batchWithPrefetch({ batchSize: 3 }), map((b) => kept.push(b.retain())), toArray()));
-    expect(kept.every((b) => !b.released)).toBe(true);
-    kept.forEach((b) => b.release());
-    expect(kept.every((b) => b.released)).toBe(true);
+    // subscribe: a batch is released when `next` returns, unless retained (then it counts
+    // against the bound until released: an asynchronous consumer applies backpressure)
+    const seen: ArrayBatch[] = [];
+    const retained: ArrayBatch[] = [];
+    const s2 = createFlowStats();
+    await lastValueFrom(
+      fromArrays({ images: new Uint8Array(60), width: 2, height: 3, channels: 1 }).pipe(
+        batchWithPrefetch({ batchSize: 3, prefetch: 1, stats: s2 }),
+        map((b) => {
+          seen.push(b);
+          if (b.indices[0] % 2 === 0) {
+            retained.push(b.retain());
+            setTimeout(() => b.release(), 5);
+          }
+          return b.size;
+        }),
+        toArray(),
+      ),
+    );
+    expect(seen.length).toBe(4);
+    expect(seen.filter((b) => !retained.includes(b)).every((b) => b.released)).toBe(true);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(retained.every((b) => b.released)).toBe(true);
+    expect(s2.peakInFlight).toBeLessThanOrEqual(2);
   });
 });

@@ -80,7 +80,7 @@ describe('pipelines/cpc', () => {
       expect(targets[s].shape).toEqual([rows, 3]);
       const tv = targets[s].arraySync();
       const pv = predictions[s].arraySync();
-      const expected = tf.tidy(() => tf.matMul(cRows, pred.heads[s].weight).arraySync());
+      const expected = tf.tidy(() => tf.matMul(cRows, pred.heads[s].weight).arraySync()) as number[][];
       let r = 0;
       for (let a = 0; a < n; a++)
         for (let b = 0; b < t - k; b++)

@@ -20,6 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { ContrastreamError } from '../../errors.ts';
 
 /** The parts of a tensor a kernel sees. */
 export type Info = tf.TensorInfo;
@@ -41,11 +42,11 @@ type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: BackendWasm; attrs?:
 
 function invoke(config: tf.KernelConfig | undefined, name: string, args: KernelArgs): Info {
   if (config === undefined) {
-    throw new Error(`contrastream wasm kernels: kernel '${name}' is not registered for the wasm backend`);
+    throw new ContrastreamError(`contrastream wasm kernels: kernel '${name}' is not registered for the wasm backend; import @tensorflow/tfjs-backend-wasm first`);
   }
   const out = config.kernelFunc(args as unknown as Parameters<tf.KernelFunc>[0]);
   if (Array.isArray(out)) {
-    throw new Error(`contrastream wasm kernels: kernel '${name}' returned ${out.length} outputs, expected 1`);
+    throw new ContrastreamError(`contrastream wasm kernels: kernel '${name}' returned ${out.length} outputs, expected 1`);
   }
   return out as Info;
 }
@@ -85,7 +86,7 @@ export function heapI32(backend: BackendWasm, info: Info): Int32Array {
 /** Same data, another shape; no copy and no reference taken (an input-only alias). */
 export function alias(info: Info, shape: number[]): Info {
   if (tf.util.sizeFromShape(shape) !== tf.util.sizeFromShape(info.shape)) {
-    throw new Error(`contrastream wasm kernels: cannot view [${info.shape}] as [${shape}]`);
+    throw new ContrastreamError(`contrastream wasm kernels: cannot view [${info.shape}] as [${shape}] (sizes differ)`);
   }
   return { dataId: info.dataId, shape, dtype: info.dtype };
 }
@@ -148,7 +149,7 @@ export class KernelScope {
     const size = tf.util.sizeFromShape(shape);
     const baseSize = tf.util.sizeFromShape(base.shape);
     if (offset < 0 || offset + size > baseSize) {
-      throw new Error(`contrastream wasm kernels: view [${offset}, ${offset + size}) outside a tensor of ${baseSize} values`);
+      throw new ContrastreamError(`contrastream wasm kernels: view [${offset}, ${offset + size}) outside a tensor of ${baseSize} values`);
     }
     const be = this.backend as unknown as {
       dataIdMap: { set(k: object, v: object): void };
@@ -168,7 +169,7 @@ export class KernelScope {
   /** Unregisters a view now (frees the XNNPACK operators cached on it, not the data). */
   freeView(info: Info): void {
     const i = this.views.findIndex((v) => v.dataId === info.dataId);
-    if (i < 0) throw new Error('contrastream wasm kernels: freeView() of a tensor that is not a view of this scope');
+    if (i < 0) throw new ContrastreamError('contrastream wasm kernels: freeView() of a tensor that is not a view of this scope');
     const [v] = this.views.splice(i, 1);
     this.unregisterView(v);
   }
@@ -195,7 +196,7 @@ export class KernelScope {
   /** Frees `info` now (it must be an intermediate of this scope). */
   free(info: Info): void {
     const i = this.temps.indexOf(info);
-    if (i < 0) throw new Error('contrastream wasm kernels: free() of a tensor this scope does not own');
+    if (i < 0) throw new ContrastreamError('contrastream wasm kernels: free() of a tensor this scope does not own');
     this.temps.splice(i, 1);
     this.backend.disposeData(info.dataId);
   }

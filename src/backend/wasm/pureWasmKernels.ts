@@ -13,6 +13,7 @@ import { depthwiseConv2dNativeBackpropFilterConfig } from './kernels/depthwiseCo
 import { depthwiseConv2dNativeBackpropInputConfig } from './kernels/depthwiseConv2dNativeBackpropInput.ts';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.ts';
 import { avgPoolGradConfig } from './kernels/avgPoolGrad.ts';
+import { identityConfig } from './kernels/identity.ts';
 import { unsortedSegmentSumConfig } from './kernels/unsortedSegmentSum.ts';
 
 export const PURE_WASM_KERNELS: readonly tf.KernelConfig[] = [
@@ -26,6 +27,7 @@ export const PURE_WASM_KERNELS: readonly tf.KernelConfig[] = [
   unsortedSegmentSumConfig,
   maxPoolGradConfig,
   avgPoolGradConfig,
+  identityConfig,
 ];
 
 /** Gradients of kernels that exist only in contrastream (registered if not already present). */

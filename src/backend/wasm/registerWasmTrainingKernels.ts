@@ -25,6 +25,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { rememberStockKernel } from './kernelSupport.ts';
 import { CONTRASTREAM_GRADIENTS, PURE_WASM_KERNELS } from './pureWasmKernels.ts';
+import { ArgumentError } from '../../errors.ts';
 
 export interface RegisterWasmTrainingKernelsConfig {
   /** Threads the native kernels may use (the pure-wasm kernels run on one). */
@@ -96,7 +97,7 @@ function restoreBaseline(): void {
 function install(config: tf.KernelConfig): void {
   const name = config.kernelName;
   if (config.backendName !== 'wasm') {
-    throw new Error(`registerWasmTrainingKernels: kernel '${name}' is for backend '${config.backendName}', not 'wasm'`);
+    throw new ArgumentError('registerWasmTrainingKernels', 'kernels', `contains '${name}' for backend '${config.backendName}', not 'wasm'`);
   }
   if (!baseline.has(name)) {
     const stock = tf.getKernel(name, 'wasm');
@@ -124,7 +125,7 @@ export function registerWasmTrainingKernels(config: RegisterWasmTrainingKernelsC
   const env = config.env ?? process.env;
   const wantNative = (config.native ?? DEFAULT_REGISTER_WASM_TRAINING_KERNELS_CONFIG.native) && env.CONTRASTREAM_NATIVE !== '0';
   if (!Number.isInteger(config.threads) || config.threads < 1) {
-    throw new Error(`registerWasmTrainingKernels: argument 'config.threads' must be a positive integer, got ${config.threads}`);
+    throw new ArgumentError('registerWasmTrainingKernels', 'config.threads', `must be a positive integer, got ${config.threads}`);
   }
   restoreBaseline();
   for (const g of CONTRASTREAM_GRADIENTS) {

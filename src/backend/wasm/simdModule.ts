@@ -11,6 +11,7 @@
  */
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { Body, encodeModule, type FunctionDef, type ValType } from './wasmAssembler.ts';
+import { ContrastreamError } from '../../errors.ts';
 
 /** The exported functions, with JS-side signatures (pointers are byte addresses). */
 export interface SimdKernels {
@@ -524,7 +525,7 @@ const instances = new WeakMap<object, SimdKernels>();
 function backendMemory(backend: BackendWasm): object {
   const mem = (backend.wasm as unknown as { asm?: { memory?: unknown }; wasmMemory?: unknown }).asm?.memory;
   if (!(mem instanceof WA.Memory)) {
-    throw new Error('contrastream wasm kernels: cannot find the linear memory of the tfjs wasm module (asm.memory)');
+    throw new ContrastreamError('contrastream wasm kernels: cannot find the linear memory of the tfjs wasm module (asm.memory); is @tensorflow/tfjs-backend-wasm 4.22 installed?');
   }
   return mem;
 }

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { KernelScope, ptr, type Info } from '../kernelSupport.ts';
 import { simdKernels } from '../simdModule.ts';
+import { ArgumentError } from '../../../errors.ts';
 
 export function avgPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: BackendWasm; attrs: tf.NamedAttrMap }): Info {
   const { inputs, backend } = args;
@@ -18,7 +19,7 @@ export function avgPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: Back
   const x = inputs.input as Info;
   const { filterSize, strides, pad } = args.attrs as unknown as tf.AvgPoolGradAttrs;
   const { dimRoundingMode } = args.attrs as { dimRoundingMode?: 'floor' | 'round' | 'ceil' };
-  if (dy.dtype !== 'float32') throw new Error(`wasm AvgPoolGrad supports float32 only, got dy ${dy.dtype}`);
+  if (dy.dtype !== 'float32') throw new ArgumentError('wasm AvgPoolGrad', 'dy', `must be float32, got ${dy.dtype}`);
   const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
   const s = new KernelScope(backend);
   try {

@@ -19,6 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { KernelScope, alias, ptr, type Info } from '../kernelSupport.ts';
 import { simdKernels } from '../simdModule.ts';
+import { ArgumentError } from '../../../errors.ts';
 
 /**
  * Whether the stock scalar loop is the better choice: products with fewer than
@@ -63,7 +64,7 @@ export function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: Back
   const b = inputs.b as Info;
   const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
   if (a.dtype !== 'float32' || b.dtype !== 'float32') {
-    throw new Error(`wasm BatchMatMul supports float32 only, got a ${a.dtype}, b ${b.dtype}`);
+    throw new ArgumentError('wasm BatchMatMul', 'a, b', `must be float32, got ${a.dtype} and ${b.dtype}`);
   }
   const ra = a.shape.length;
   const rb = b.shape.length;
@@ -72,9 +73,11 @@ export function batchMatMul(args: { inputs: tf.NamedTensorInfoMap; backend: Back
   const kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
   const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
   if (k !== kb) {
-    throw new Error(
-      `Error in matMul: inner shapes (${k}) and (${kb}) of Tensors with shapes ${a.shape} and ${b.shape} and ` +
-        `transposeA=${transposeA} and transposeB=${transposeB} must match.`,
+    throw new ArgumentError(
+      'wasm BatchMatMul',
+      'a, b',
+      `have inner dimensions ${k} and ${kb} (shapes [${a.shape}] and [${b.shape}], transposeA=${transposeA}, ` +
+        `transposeB=${transposeB}); they must match`,
     );
   }
   const outerA = a.shape.slice(0, -2);

@@ -17,6 +17,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { BATCH_NORM_TRAIN_KERNEL } from '../../../ops/batchNormTraining.ts';
 import { KernelScope, heapF32, ptr, type Info } from '../kernelSupport.ts';
 import { simdKernels, type SimdKernels } from '../simdModule.ts';
+import { ArgumentError } from '../../../errors.ts';
 
 /** Rows summed in float32 before the partial sums are added up in float64. */
 export const BLOCK_ROWS = 512;
@@ -81,12 +82,12 @@ export function batchNormTrain(args: {
   const c = x.shape[x.shape.length - 1];
   const rows = c === 0 ? 0 : tf.util.sizeFromShape(x.shape) / c;
   if (x.dtype !== 'float32' || gamma.dtype !== 'float32' || beta.dtype !== 'float32') {
-    throw new Error(`wasm ${BATCH_NORM_TRAIN_KERNEL} supports float32 only`);
+    throw new ArgumentError(`wasm ${BATCH_NORM_TRAIN_KERNEL}`, 'x, gamma, beta', `must be float32, got ${x.dtype}, ${gamma.dtype}, ${beta.dtype}`);
   }
   if (gamma.shape.length !== 1 || gamma.shape[0] !== c || beta.shape.length !== 1 || beta.shape[0] !== c) {
-    throw new Error(`wasm ${BATCH_NORM_TRAIN_KERNEL}: gamma [${gamma.shape}] and beta [${beta.shape}] must be [${c}]`);
+    throw new ArgumentError(`wasm ${BATCH_NORM_TRAIN_KERNEL}`, 'gamma, beta', `must have shape [${c}], got [${gamma.shape}] and [${beta.shape}]`);
   }
-  if (rows < 1) throw new Error(`wasm ${BATCH_NORM_TRAIN_KERNEL}: x [${x.shape}] has no rows`);
+  if (rows < 1) throw new ArgumentError(`wasm ${BATCH_NORM_TRAIN_KERNEL}`, 'x', `has no values per channel (shape [${x.shape}])`);
 
   const s = new KernelScope(backend);
   try {

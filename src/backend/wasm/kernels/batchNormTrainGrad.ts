@@ -21,6 +21,7 @@ import { BATCH_NORM_TRAIN_KERNEL } from '../../../ops/batchNormTraining.ts';
 import { KernelScope, heapF32, ptr, type Info } from '../kernelSupport.ts';
 import { simdKernels } from '../simdModule.ts';
 import { blockedColumnSums } from './batchNormTrain.ts';
+import { ArgumentError } from '../../../errors.ts';
 
 export const BATCH_NORM_TRAIN_GRAD_KERNEL = 'ContrastreamBatchNormTrainGrad';
 
@@ -36,8 +37,8 @@ export function batchNormTrainGrad(args: {
   const c = x.shape[x.shape.length - 1];
   const rows = tf.util.sizeFromShape(x.shape) / c;
   for (const [name, t] of Object.entries({ dy, x, y, gamma, beta, mean, variance })) {
-    if (t === undefined) throw new Error(`wasm ${BATCH_NORM_TRAIN_GRAD_KERNEL}: input '${name}' is missing`);
-    if (t.dtype !== 'float32') throw new Error(`wasm ${BATCH_NORM_TRAIN_GRAD_KERNEL}: input '${name}' must be float32, got ${t.dtype}`);
+    if (t === undefined) throw new ArgumentError(`wasm ${BATCH_NORM_TRAIN_GRAD_KERNEL}`, name, 'is missing');
+    if (t.dtype !== 'float32') throw new ArgumentError(`wasm ${BATCH_NORM_TRAIN_GRAD_KERNEL}`, name, `must be float32, got ${t.dtype}`);
   }
 
   const s = new KernelScope(backend);

@@ -20,6 +20,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { KernelScope, heapF32, ptr, type Info } from '../kernelSupport.ts';
 import { simdKernels } from '../simdModule.ts';
+import { ArgumentError } from '../../../errors.ts';
 
 const { backend_util } = tf;
 
@@ -47,7 +48,7 @@ export interface AxisPhase {
  * is a convolution dilated by d).
  */
 export function axisPhases(n: number, m: number, k: number, s: number, pad: number, d = 1): AxisPhase[] {
-  if (d > 1 && s > 1) throw new Error(`axisPhases: stride ${s} and dilation ${d} cannot both exceed 1`);
+  if (d > 1 && s > 1) throw new ArgumentError('axisPhases', 'd', `cannot exceed 1 with stride ${s} > 1, got ${d}`);
   const phases: AxisPhase[] = [];
   for (let r = 0; r < s; r++) {
     const taps = r < k ? Math.ceil((k - r) / s) : 0;
@@ -114,10 +115,10 @@ export function conv2DBackpropInput(args: {
   const filter = inputs.filter as Info;
   const dataFormat = backend_util.convertConv2DDataFormat(attrs.dataFormat ?? 'NHWC');
   if (dataFormat !== 'channelsLast') {
-    throw new Error(`wasm Conv2DBackpropInput supports dataFormat 'NHWC' only, got '${attrs.dataFormat}'`);
+    throw new ArgumentError('wasm Conv2DBackpropInput', 'dataFormat', `must be 'NHWC' (the wasm backend's only layout), got '${attrs.dataFormat}'`);
   }
   if (dy.dtype !== 'float32' || filter.dtype !== 'float32') {
-    throw new Error(`wasm Conv2DBackpropInput supports float32 only, got dy ${dy.dtype}, filter ${filter.dtype}`);
+    throw new ArgumentError('wasm Conv2DBackpropInput', 'dy, filter', `must be float32, got ${dy.dtype} and ${filter.dtype}`);
   }
   const info = backend_util.computeConv2DInfo(
     attrs.inputShape,

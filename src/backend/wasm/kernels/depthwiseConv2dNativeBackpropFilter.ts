@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { KernelScope, heapF32, ptr, type Info } from '../kernelSupport.ts';
 import { simdKernels } from '../simdModule.ts';
+import { ArgumentError } from '../../../errors.ts';
 
 const { backend_util } = tf;
 
@@ -25,7 +26,7 @@ export function depthwiseConv2dNativeBackpropFilter(args: {
   const x = inputs.x as Info;
   const dy = inputs.dy as Info;
   if (x.dtype !== 'float32' || dy.dtype !== 'float32') {
-    throw new Error(`wasm DepthwiseConv2dNativeBackpropFilter supports float32 only, got x ${x.dtype}, dy ${dy.dtype}`);
+    throw new ArgumentError('wasm DepthwiseConv2dNativeBackpropFilter', 'x, dy', `must be float32, got ${x.dtype} and ${dy.dtype}`);
   }
   const info = backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],

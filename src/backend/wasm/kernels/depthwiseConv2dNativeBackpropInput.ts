@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { KernelScope, ptr, type Info } from '../kernelSupport.ts';
 import { simdKernels } from '../simdModule.ts';
+import { ArgumentError } from '../../../errors.ts';
 
 const { backend_util } = tf;
 
@@ -25,7 +26,7 @@ export function depthwiseConv2dNativeBackpropInput(args: {
   const dy = inputs.dy as Info;
   const filter = inputs.filter as Info;
   if (dy.dtype !== 'float32' || filter.dtype !== 'float32') {
-    throw new Error(`wasm DepthwiseConv2dNativeBackpropInput supports float32 only, got dy ${dy.dtype}, filter ${filter.dtype}`);
+    throw new ArgumentError('wasm DepthwiseConv2dNativeBackpropInput', 'dy, filter', `must be float32, got ${dy.dtype} and ${filter.dtype}`);
   }
   const info = backend_util.computeConv2DInfo(
     attrs.inputShape,

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { KernelScope, ptr, type Info } from '../kernelSupport.ts';
 import { simdKernels } from '../simdModule.ts';
+import { ArgumentError } from '../../../errors.ts';
 
 export function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: BackendWasm; attrs: tf.NamedAttrMap }): Info {
   const { inputs, backend } = args;
@@ -20,7 +21,7 @@ export function maxPoolGrad(args: { inputs: tf.NamedTensorInfoMap; backend: Back
   const x = inputs.input as Info;
   const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.MaxPoolGradAttrs;
   if (x.dtype !== 'float32' || dy.dtype !== 'float32') {
-    throw new Error(`wasm MaxPoolGrad supports float32 only, got input ${x.dtype}, dy ${dy.dtype}`);
+    throw new ArgumentError('wasm MaxPoolGrad', 'input, dy', `must be float32, got ${x.dtype} and ${dy.dtype}`);
   }
   const info = tf.backend_util.computePool2DInfo(x.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
   const s = new KernelScope(backend);

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { KernelScope, heapF32, heapI32, ptr, type Info } from '../kernelSupport.ts';
 import { simdKernels } from '../simdModule.ts';
+import { ArgumentError } from '../../../errors.ts';
 
 export function unsortedSegmentSum(args: { inputs: tf.NamedTensorInfoMap; backend: BackendWasm; attrs: tf.NamedAttrMap }): Info {
   const { inputs, backend } = args;
@@ -17,13 +18,13 @@ export function unsortedSegmentSum(args: { inputs: tf.NamedTensorInfoMap; backen
   const ids = inputs.segmentIds as Info;
   const { numSegments } = args.attrs as unknown as tf.UnsortedSegmentSumAttrs;
   if (!Number.isInteger(numSegments) || numSegments < 0) {
-    throw new Error(`wasm UnsortedSegmentSum: numSegments must be a non-negative integer, got ${numSegments}`);
+    throw new ArgumentError('wasm UnsortedSegmentSum', 'numSegments', `must be a non-negative integer, got ${numSegments}`);
   }
-  if (ids.dtype !== 'int32') throw new Error(`wasm UnsortedSegmentSum: segmentIds must be int32, got ${ids.dtype}`);
-  if (x.dtype !== 'float32' && x.dtype !== 'int32') throw new Error(`wasm UnsortedSegmentSum supports float32 and int32, got ${x.dtype}`);
+  if (ids.dtype !== 'int32') throw new ArgumentError('wasm UnsortedSegmentSum', 'segmentIds', `must be int32, got ${ids.dtype}`);
+  if (x.dtype !== 'float32' && x.dtype !== 'int32') throw new ArgumentError('wasm UnsortedSegmentSum', 'x', `must be float32 or int32, got ${x.dtype}`);
   const r = ids.shape.length;
   if (r > x.shape.length || ids.shape.some((d, i) => d !== x.shape[i])) {
-    throw new Error(`wasm UnsortedSegmentSum: segmentIds [${ids.shape}] must match the first dimensions of x [${x.shape}]`);
+    throw new ArgumentError('wasm UnsortedSegmentSum', 'segmentIds', `shape [${ids.shape}] must match the first dimensions of x [${x.shape}]`);
   }
   const rows = tf.util.sizeFromShape(ids.shape);
   const inner = tf.util.sizeFromShape(x.shape.slice(r));
