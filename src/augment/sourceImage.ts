@@ -16,7 +16,7 @@
  */
 import type { CropBox } from './geometry.ts';
 import { resampleU8 } from './resample.ts';
-import { type JpegImage, yccPixel } from '../internal/jpegDecoder.ts';
+import { type JpegImage, yccPixel, yccToRgbPlanar } from '../internal/jpegDecoder.ts';
 import { luma } from './color.ts';
 
 export interface SourceImage {
@@ -133,7 +133,7 @@ export class JpegSourceImage implements SourceImage {
     const [p0, p1, p2] = planeOut;
     if (jpeg.colorModel === 'ycc') {
       if (this.channels === 3) {
-        for (let i = 0, o = 0; i < size; i++, o += 3) yccPixel(p0[i], p1[i], p2[i], out, o);
+        yccToRgbPlanar(p0, p1, p2, out, size);
       } else {
         const px = new Uint8Array(3);
         for (let i = 0; i < size; i++) {

@@ -158,7 +158,8 @@ export async function initBackend(config: InitBackendConfig = {}): Promise<Backe
     try {
       const info = await tryBackend(choice, loaders[choice], config.trainingKernels ?? true, env);
       active = { ...info, skipped };
-      log?.(`backend: ${info.choice} (${info.detail}; ${info.threads} thread${info.threads === 1 ? '' : 's'})`);
+      const threads = /thread/.test(info.detail) ? '' : `; ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
+      log?.(`backend: ${info.choice} (${info.detail}${threads})`);
       return active;
     } catch (err) {
       const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);

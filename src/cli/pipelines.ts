@@ -9,6 +9,7 @@ export const BUILTIN_PIPELINES: Record<string, Loader> = {
   invaspread: () => import('../../pipelines/invaspread.ts') as Promise<{ default: PipelineDefinition<object> }>,
   moco: () => import('../../pipelines/moco.ts') as Promise<{ default: PipelineDefinition<object> }>,
   cpc: () => import('../../pipelines/cpc.ts') as Promise<{ default: PipelineDefinition<object> }>,
+  cmc: () => import('../../pipelines/cmc.ts') as Promise<{ default: PipelineDefinition<object> }>,
 };
 
 export async function loadBuiltin(name: string): Promise<PipelineDefinition<object> | undefined> {

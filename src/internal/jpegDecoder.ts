@@ -1178,6 +1178,21 @@ function idctScaled(coefs: Int16Array, off: number, q: Int32Array, out: Uint8Arr
   }
 }
 
+/** Planar Y, Cb, Cr (n samples each) -> interleaved RGB with libjpeg's tables. */
+export function yccToRgbPlanar(y: Uint8Array, cb: Uint8Array, cr: Uint8Array, out: Uint8Array, n: number): void {
+  for (let i = 0, o = 0; i < n; i++, o += 3) {
+    const yy = y[i];
+    const b = cb[i];
+    const r = cr[i];
+    const R = yy + CR_R[r];
+    const G = yy + ((CB_G[b] + CR_G[r]) >> 16);
+    const B = yy + CB_B[b];
+    out[o] = R < 0 ? 0 : R > 255 ? 255 : R;
+    out[o + 1] = G < 0 ? 0 : G > 255 ? 255 : G;
+    out[o + 2] = B < 0 ? 0 : B > 255 ? 255 : B;
+  }
+}
+
 /** Converts one YCbCr pixel triple with libjpeg's tables; writes RGB at out[o..o+2]. */
 export function yccPixel(yy: number, cb: number, cr: number, out: Uint8Array, o: number): void {
   const r = yy + CR_R[cr];

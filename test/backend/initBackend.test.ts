@@ -77,7 +77,7 @@ describe('initBackend', () => {
     expect(tf.getBackend()).toBe('wasm');
     expect(info.skipped.map((s) => s.backend)).toEqual(['tensorflow-gpu', 'tensorflow']);
     expect(info.detail).toBe('wasm kernels: pure wasm (1 thread)');
-    expect(lines).toEqual(['backend: wasm (wasm kernels: pure wasm (1 thread); 1 thread)']);
+    expect(lines).toEqual(['backend: wasm (wasm kernels: pure wasm (1 thread))']);
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
   });
 

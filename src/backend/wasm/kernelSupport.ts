@@ -19,6 +19,7 @@
  *   or its packed copy stays in the cache for as long as the input lives.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm'; // registers the stock kernels captured below
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { ContrastreamError } from '../../errors.ts';
 
@@ -27,6 +28,12 @@ export type Info = tf.TensorInfo;
 
 /** Kernel configs of the stock wasm backend, captured before contrastream replaced any. */
 const stockKernels = new Map<string, tf.KernelConfig>();
+
+/** Stock kernels our kernels call as such; captured when this module loads, before any replacement. */
+for (const name of [tf.BatchMatMul, tf.Identity, tf.Sum, tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.AvgPoolGrad]) {
+  const k = tf.getKernel(name, 'wasm');
+  if (k !== undefined) stockKernels.set(name, k);
+}
 
 /** Remembers the stock kernel `name` (first capture wins: later ones may be ours). */
 export function rememberStockKernel(name: string, config: tf.KernelConfig): void {

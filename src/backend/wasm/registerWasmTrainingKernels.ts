@@ -16,8 +16,9 @@
  * set is used). The `native: false` option or CONTRASTREAM_NATIVE=0 forces the pure-wasm set.
  *
  * Must run before `tf.setBackend('wasm')`: the engine runs each kernel's setupFunc when the
- * backend is set. Safe to call any number of times: every call first restores the stock
- * registry for the kernels it manages, then applies the requested set.
+ * backend is set (if the backend is already active, call `tf.setBackend('wasm')` again so the
+ * new kernels' setupFuncs run). Safe to call any number of times: every call first restores the
+ * stock registry for the kernels it manages, then applies the requested set.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm'; // registers the stock wasm kernels we replace and call
