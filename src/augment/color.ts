@@ -68,17 +68,25 @@ export function adjustContrast(data: Uint8Array, pixels: number, channels: numbe
 }
 
 /** ImageEnhance.Color(img).enhance(f): blend each pixel with its own luminance. */
+const satTable = new Float32Array(511);
+
 export function adjustSaturation(data: Uint8Array, pixels: number, channels: number, factor: number): void {
   if (factor === 1 || channels < 3) return;
+  // blend1(l, v, a) = clip(trunc(fround(l + fround(a * (v - l))))): tabulate fround(a * d)
   const a = Math.fround(factor);
+  const T = satTable;
+  for (let d = -255; d <= 255; d++) T[d + 255] = Math.fround(a * d);
   for (let i = 0, o = 0; i < pixels; i++, o += channels) {
     const r = data[o];
     const g = data[o + 1];
     const b = data[o + 2];
-    const l = luma(r, g, b);
-    data[o] = blend1(l, r, a);
-    data[o + 1] = blend1(l, g, a);
-    data[o + 2] = blend1(l, b, a);
+    const l = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
+    let t = Math.fround(l + T[r - l + 255]);
+    data[o] = t <= 0 ? 0 : t >= 255 ? 255 : t | 0;
+    t = Math.fround(l + T[g - l + 255]);
+    data[o + 1] = t <= 0 ? 0 : t >= 255 ? 255 : t | 0;
+    t = Math.fround(l + T[b - l + 255]);
+    data[o + 2] = t <= 0 ? 0 : t >= 255 ? 255 : t | 0;
   }
 }
 
@@ -90,6 +98,8 @@ let SAT: Uint8Array | undefined;
 const HSV_I = new Uint8Array(256); // floor(h * 6 / 255) % 6
 const HSV_F = new Float64Array(256); // fround(h * 6 / 255 - i)
 const HSV_FS = new Float64Array(256); // fround(s / 255)
+const INV = new Float64Array(256).map((_, c) => (c === 0 ? 0 : 1 / c));
+const SIXTH = 1 / 6;
 
 function hueTables(): void {
   if (SAT) return;
@@ -129,13 +139,16 @@ export function adjustHue(data: Uint8Array, pixels: number, channels: number, hu
     if (maxc === minc) continue; // s = 0: grey, hue has no effect (PIL gives v, v, v)
     const cr = maxc - minc;
     let h: number;
-    // rc = fround((maxc - r) / cr) etc., float32 divisions in PIL
-    if (r === maxc) h = Math.fround(Math.fround((maxc - b) / cr) - Math.fround((maxc - g) / cr));
-    else if (g === maxc) h = Math.fround(2.0 + Math.fround((maxc - r) / cr) - Math.fround((maxc - b) / cr)); // C: double arithmetic, one rounding
-    else h = Math.fround(4.0 + Math.fround((maxc - g) / cr) - Math.fround((maxc - r) / cr));
+    // rc = fround((maxc - r) / cr) etc., float32 divisions in PIL. fround(d * (1 / cr)) equals
+    // fround(d / cr) for every 0 <= d <= cr <= 255 (checked exhaustively), and is cheaper.
+    const inv = INV[cr];
+    if (r === maxc) h = Math.fround(Math.fround((maxc - b) * inv) - Math.fround((maxc - g) * inv));
+    else if (g === maxc) h = Math.fround(2.0 + Math.fround((maxc - r) * inv) - Math.fround((maxc - b) * inv)); // C: double arithmetic, one rounding
+    else h = Math.fround(4.0 + Math.fround((maxc - g) * inv) - Math.fround((maxc - r) * inv));
     // fmod(h / 6 + 1, 1): h is in [-1, 5], so h / 6 + 1 is in [5/6, 11/6) and subtracting 1
-    // when it is >= 1 is exact (Sterbenz) - and much faster than % on doubles.
-    let hh = h / 6.0 + 1.0;
+    // when it is >= 1 is exact (Sterbenz) - and much faster than % on doubles. h * (1/6)
+    // gives the same float32 as h / 6 for every reachable h (checked exhaustively).
+    let hh = h * SIXTH + 1.0;
     if (hh >= 1.0) hh -= 1.0;
     let uh = Math.trunc(Math.fround(hh) * 255.0);
     uh = uh < 0 ? 0 : uh > 255 ? 255 : uh;
