@@ -13,8 +13,8 @@
  * are updated, v <- normalize(0.5 v + 0.5 f), by their own operators.
  *
  *   source -> augmentInPool(crop, flip, view split) -> batchWithPrefetch -> toTensorBatch
- *          -> trainEach(cmcLoss([f_1(x_1), f_2(x_2)], bank rows)) -> updateMemoryBank(view 1)
- *          -> updateMemoryBank(view 2) -> markRowsWritten -> step reports
+ *          -> trainEach(cmcLoss([f_1(x_1), f_2(x_2)], bank rows; in-batch while the banks are cold))
+ *          -> updateMemoryBank(view 1) -> updateMemoryBank(view 2) -> mark rows written -> reports
  *
  * Views, chosen by the number of channels:
  * - RGB (3 channels): the paper's L and ab of CIE Lab (the cmc preset: L [S, S, 1], ab
@@ -32,11 +32,15 @@
  *
  * Deviations from the paper / reference code:
  * - Cold start: a bank row never written is a random unit vector, so in the first epoch the
- *   paper's positive carries no signal (negligible over the paper's 240 epochs, not in 1-10).
- *   With `coldStart: 'batch'` (default) the positive of an image whose bank row has not been
- *   written yet is the current view-j feature of the same crop (the end-to-end form of CMC's
- *   loss); from its first update on, its bank row, as in the paper. 'bank' is the paper's
- *   behaviour.
+ *   paper's positives and negatives carry no signal (negligible over the paper's 240 epochs,
+ *   not over 1-10). With `coldStart: 'inBatch'` (default), while the banks are cold — until
+ *   all but at most one batch of rows have been written once, i.e. through the first epoch —
+ *   the step uses CMC's end-to-end form instead: the softmax contrast of view i against the
+ *   current view-j features of the batch (positive: the same image, negatives: the other B - 1
+ *   images). The banks are updated from the first step, and from then on the loss is the
+ *   paper's (bank positives and negatives, in the configured form). Mixing current positives
+ *   with random bank negatives instead makes collapse the cheapest solution, so it is not
+ *   offered. 'bank' is the paper's behaviour from the first step.
  * - Negatives: one uniform draw of K rows per step and view, shared by the batch ([K, D]; the
  *   reference draws K per sample, B x the memory), excluding the batch's own images. K = 4096
  *   (the reference: 4096 on STL-10, 16384 on ImageNet), capped at n - B on small data.
@@ -94,8 +98,8 @@ export interface CmcConfig {
   temperature: number;
   /** Bank momentum m in v <- normalize(m v + (1 - m) f). Paper: 0.5. */
   bankMomentum: number;
-  /** Positive of an image whose bank row was never written: 'batch' (current feature) or 'bank' (the paper). Default 'batch'. */
-  coldStart: 'batch' | 'bank';
+  /** While the banks are cold (first epoch): 'inBatch' (end-to-end softmax over the batch) or 'bank' (the paper). Default 'inBatch'. */
+  coldStart: 'inBatch' | 'bank';
   /** SGD learning rate (not scaled with the batch). Reference: 0.03 for 240 epochs; default 0.1. */
   lr: number;
   /** SGD momentum. Paper: 0.9. */
@@ -120,7 +124,7 @@ export const CMC_DEFAULTS: CmcConfig = {
   negatives: 4096,
   temperature: 0.07,
   bankMomentum: 0.5,
-  coldStart: 'batch',
+  coldStart: 'inBatch',
   lr: 0.1,
   momentum: 0.9,
   weightDecay: 1e-4,
@@ -205,7 +209,7 @@ export default definePipeline<CmcConfig>({
       throw new ArgumentError(fn, 'config.views', `'frequency' splits a 1-channel image, the data has ${channels} channels; use 'lab'`);
     }
     if (config.loss !== 'nce' && config.loss !== 'softmax') throw new ArgumentError(fn, 'config.loss', `must be 'nce' or 'softmax', got ${String(config.loss)}`);
-    if (config.coldStart !== 'batch' && config.coldStart !== 'bank') throw new ArgumentError(fn, 'config.coldStart', `must be 'batch' or 'bank', got ${String(config.coldStart)}`);
+    if (config.coldStart !== 'inBatch' && config.coldStart !== 'bank') throw new ArgumentError(fn, 'config.coldStart', `must be 'inBatch' or 'bank', got ${String(config.coldStart)}`);
     if (!(Number.isInteger(config.negatives) && config.negatives >= 1)) throw new ArgumentError(fn, 'config.negatives', `must be an integer >= 1, got ${config.negatives}`);
     if (n <= batchSize) throw new ArgumentError(fn, 'batchSize', `must be smaller than the ${n} training images (negatives are drawn from the other images)`);
     const k = Math.min(config.negatives, n - batchSize); // K, capped on small data
@@ -225,6 +229,8 @@ export default definePipeline<CmcConfig>({
     // One bank per view, and whether each image's rows have been written (cold start).
     const banks = viewNames.map((_, v) => new MemoryBank({ size: n, dim: config.featureDim, momentum: config.bankMomentum, seed: ctx.seed + 100 + v }));
     const written = new Uint8Array(n);
+    let writtenCount = 0;
+    const banksWarm = () => config.coldStart === 'bank' || writtenCount >= n - batchSize;
     let normalizers: number[][] | undefined; // Z_ij of the NCE form, from the first batch
     const optimizer = sgd({
       lr: cosineWithWarmup({ baseLr: config.lr, warmupSteps: Math.min(ctx.totalSteps, Math.round(config.warmupEpochs * ctx.stepsPerEpoch)), totalSteps: ctx.totalSteps }),
@@ -236,6 +242,7 @@ export default definePipeline<CmcConfig>({
       kind === 'lab'
         ? cmcAugment({ size: imageSize, scale: config.cropScale }) // L [S, S, 1], ab [S, S, 2], normalised
         : nViews(1, [randomResizedCrop(imageSize, { scale: config.cropScale }), randomHorizontalFlip(), toFloat()]); // x [S, S, 1] in [0, 1]
+    const viewOutputs = (feats: tf.Tensor2D[]): Record<string, tf.Tensor> => Object.fromEntries(feats.map((f, v) => [`v${v}`, f])); // for the bank updates
     const splitViews = (b: TensorBatch): tf.Tensor4D[] =>
       kind === 'lab'
         ? (b.views as tf.Tensor4D[]) // [B, S, S, 1], [B, S, S, 2]
@@ -251,27 +258,29 @@ export default definePipeline<CmcConfig>({
         loss: (b) => {
           const x = splitViews(b); // M x [B, S, S, C_v]
           const feats = x.map((xv, v) => l2Normalize(heads[v].forward(encoders[v].module.forward(xv, { training: true }), { training: true }))); // M x [B, D], unit
+          const lossConfig = { form: config.loss, paradigm: config.paradigm, temperature: config.temperature, normalize: false, datasetSize: n };
+          if (!banksWarm()) return { loss: cmcLoss(feats, undefined, { ...lossConfig, form: 'softmax' }), outputs: viewOutputs(feats) }; // cold: in-batch
           // State read before the step: positives (bank rows of the batch) and K negatives per view.
-          const coldMask = tf.tensor2d(Array.from(b.indices, (i) => (config.coldStart === 'batch' && written[i] === 0 ? 0 : 1)), [b.size, 1]); // [B, 1]: 1 = bank row
           const memory: CmcMemory = {
-            positives: banks.map((bank, j) => {
-              const rows = bank.rows(b.indices); // [B, D]
-              return tf.add(tf.mul(coldMask, rows), tf.mul(tf.sub(1, coldMask), feats[j])) as tf.Tensor2D; // [B, D]
-            }),
+            positives: banks.map((bank) => bank.rows(b.indices)), // M x [B, D]
             negatives: banks.map((bank) => bank.sample(k, b.indices)), // M x [K, D]
           };
-          const lossConfig = { form: config.loss, paradigm: config.paradigm, temperature: config.temperature, normalize: false, datasetSize: n };
-          if (config.loss === 'nce') normalizers ??= estimateCmcNormalizers(feats, memory, lossConfig);
-          const loss = cmcLoss(feats, memory, { ...lossConfig, normalizers });
-          const outputs: Record<string, tf.Tensor> = {};
-          feats.forEach((f, v) => (outputs[`v${v}`] = f));
-          return { loss, outputs };
+          if (config.loss === 'nce') normalizers ??= estimateCmcNormalizers(feats, memory, lossConfig); // first bank step
+          return { loss: cmcLoss(feats, memory, { ...lossConfig, normalizers }), outputs: viewOutputs(feats) };
         },
       }),
       // After the optimizer step, in step order, without blocking the next forward pass.
       updateMemoryBank({ bank: banks[0], select: (s) => ({ indices: s.batch.indices, features: s.outputs.v0 as tf.Tensor2D }), step: (s) => s.report.step }),
       updateMemoryBank({ bank: banks[1], select: (s) => ({ indices: s.batch.indices, features: s.outputs.v1 as tf.Tensor2D }), step: (s) => s.report.step }),
-      tap((s) => s.batch.indices.forEach((i) => (written[i] = 1))), // these rows now hold features
+      tap((s) => {
+        // the batch's bank rows now hold features (ends the cold start)
+        for (const i of s.batch.indices) {
+          if (written[i] === 0) {
+            written[i] = 1;
+            writtenCount++;
+          }
+        }
+      }),
       map((s) => s.report),
     );
 

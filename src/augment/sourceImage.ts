@@ -71,7 +71,7 @@ export class JpegSourceImage implements SourceImage {
   /**
    * @param channels 3 (RGB; grey JPEGs are replicated) or 1 (luminance; colour JPEGs use
    *                 PIL's "L" of the RGB result).
-   * @param dctScaling allow reduced-size inverse DCT for crops >= 2x the output.
+   * @param dctScaling allow reduced-size inverse DCT for crops >= 4/3 of the output.
    */
   constructor(
     private readonly jpeg: JpegImage,
@@ -95,12 +95,13 @@ export class JpegSourceImage implements SourceImage {
       resizeRegion(this.full, this.width, this.channels, box, outW, outH, out);
       return;
     }
-    // DCT scale n/8 (n = 8, 4, 2, 1): the smallest power of two that keeps the crop at least
-    // as large as the output, so the resample after it still only shrinks. (Other n, 3/8 to
-    // 7/8, would cut the resampling further but their IDCTs cost more than they save here.)
+    // DCT scale n/8: the smallest of 1, 2, 4 (powers of two) or else 6 that keeps the crop at
+    // least as large as the output, so the resample after it still only shrinks. (n = 3, 5, 7
+    // would fit some crops more tightly, but their IDCTs cost more than they save.)
     let n = 8;
     if (this.dctScaling) {
       while (n > 1 && box.w * (n / 2) >= 8 * outW && box.h * (n / 2) >= 8 * outH) n /= 2;
+      if (n === 8 && box.w * 6 >= 8 * outW && box.h * 6 >= 8 * outH) n = 6;
     }
     const jpeg = this.jpeg;
     const comps = jpeg.numComponents;

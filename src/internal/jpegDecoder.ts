@@ -597,6 +597,12 @@ function idctBlockFloat(coefs: Int16Array, off: number, mult: Float64Array, out:
     const w = row * 8;
     const o = outOff + row * stride;
     const z5c = wsf[w] + 128.5; // centre + rounding, as jidctflt
+    if (wsf[w + 1] === 0 && wsf[w + 2] === 0 && wsf[w + 3] === 0 && wsf[w + 4] === 0 && wsf[w + 5] === 0 && wsf[w + 6] === 0 && wsf[w + 7] === 0) {
+      const v = z5c < 0 ? 0 : z5c >= 255 ? 255 : z5c | 0;
+      out[o] = v; out[o + 1] = v; out[o + 2] = v; out[o + 3] = v;
+      out[o + 4] = v; out[o + 5] = v; out[o + 6] = v; out[o + 7] = v;
+      continue;
+    }
     let tmp10 = z5c + wsf[w + 4];
     let tmp11 = z5c - wsf[w + 4];
     let tmp13 = wsf[w + 2] + wsf[w + 6];
@@ -998,6 +1004,20 @@ export class JpegImage {
     return t;
   }
 
+  private readonly tables6: Float64Array[] = [];
+
+  /** Dequantisation for idct6x6: q[v][u] for the low 6 x 6 coefficients. */
+  private table6(tq: number): Float64Array {
+    let t = this.tables6[tq];
+    if (!t) {
+      t = new Float64Array(36);
+      const q = this.qt[tq];
+      for (let v = 0; v < 6; v++) for (let u = 0; u < 6; u++) t[v * 6 + u] = q[v * 8 + u];
+      this.tables6[tq] = t;
+    }
+    return t;
+  }
+
   /** Sampling of component ci relative to full resolution: [h / maxH, v / maxV]. */
   sampling(ci: number): [number, number] {
     const c = this.frame.comps[ci];
@@ -1037,6 +1057,7 @@ export class JpegImage {
         done[b] = 1;
         const outOff = by * n * stride + bx * n;
         if (n === 4) idct4x4(c.coefs, b * 64, this.table4(c.tq), data, outOff, stride);
+        else if (n === 6) idct6x6(c.coefs, b * 64, this.table6(c.tq), data, outOff, stride);
         else if (n !== 8) idctScaled(c.coefs, b * 64, q, data, outOff, stride, n);
         else if (fast) idctBlockFloat(c.coefs, b * 64, this.floatTable(c.tq), data, outOff, stride);
         else idctBlock(c.coefs, b * 64, q, data, outOff, stride);
@@ -1134,6 +1155,59 @@ function idct4x4(coefs: Int16Array, off: number, q: Float64Array, out: Uint8Arra
     v = e1 + o1; out[o + 1] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
     v = e1 - o1; out[o + 2] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
     v = e0 - o0; out[o + 3] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+  }
+}
+
+// 6-point IDCT: f(x) = sum_{u<6} (C_u / 2) F(u) cos((2x + 1) u pi / 12); f(5 - x) mirrors
+// the even part and negates the odd part.
+const S6A = 0.4330127018922193; // cos(pi/6) / 2
+const S6B = 0.48296291314453416; // cos(pi/12) / 2
+const S6C = 0.12940952255126037; // cos(5 pi/12) / 2
+const ws6 = new Float64Array(36);
+
+/** The n = 6 scaled IDCT, unrolled (same result as idctScaled(..., 6) up to rounding). */
+function idct6x6(coefs: Int16Array, off: number, q: Float64Array, out: Uint8Array, outOff: number, stride: number): void {
+  for (let u = 0; u < 6; u++) {
+    const f0 = coefs[off + u] * q[u];
+    const f1 = coefs[off + 8 + u] * q[6 + u];
+    const f2 = coefs[off + 16 + u] * q[12 + u];
+    const f3 = coefs[off + 24 + u] * q[18 + u];
+    const f4 = coefs[off + 32 + u] * q[24 + u];
+    const f5 = coefs[off + 40 + u] * q[30 + u];
+    const a = K0 * f0;
+    const t = a + 0.25 * f4;
+    const e0 = t + S6A * f2;
+    const e2 = t - S6A * f2;
+    const e1 = a - 0.5 * f4;
+    const o0 = S6B * f1 + K0 * f3 + S6C * f5;
+    const o1 = K0 * (f1 - f3 - f5);
+    const o2 = S6C * f1 - K0 * f3 + S6B * f5;
+    ws6[u] = e0 + o0;
+    ws6[30 + u] = e0 - o0;
+    ws6[6 + u] = e1 + o1;
+    ws6[24 + u] = e1 - o1;
+    ws6[12 + u] = e2 + o2;
+    ws6[18 + u] = e2 - o2;
+  }
+  for (let y = 0; y < 6; y++) {
+    const w = y * 6;
+    const f0 = ws6[w], f1 = ws6[w + 1], f2 = ws6[w + 2], f3 = ws6[w + 3], f4 = ws6[w + 4], f5 = ws6[w + 5];
+    const a = K0 * f0 + 128.5;
+    const t = a + 0.25 * f4;
+    const e0 = t + S6A * f2;
+    const e2 = t - S6A * f2;
+    const e1 = a - 0.5 * f4;
+    const o0 = S6B * f1 + K0 * f3 + S6C * f5;
+    const o1 = K0 * (f1 - f3 - f5);
+    const o2 = S6C * f1 - K0 * f3 + S6B * f5;
+    const o = outOff + y * stride;
+    let v: number;
+    v = e0 + o0; out[o] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = e1 + o1; out[o + 1] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = e2 + o2; out[o + 2] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = e2 - o2; out[o + 3] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = e1 - o1; out[o + 4] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
+    v = e0 - o0; out[o + 5] = v < 0 ? 0 : v >= 255 ? 255 : v | 0;
   }
 }
 

@@ -120,6 +120,20 @@ export class DataSource<T> extends Observable<T> implements AsyncIterable<T> {
   }
 }
 
+/**
+ * Iterate the values of any Observable with `for await`, pulling one at a time. RxJS's
+ * `pipe()` types its result as a plain Observable, so use this to iterate a data-plane chain:
+ *
+ *   for await (const batch of pullValues(source.pipe(augmentInPool(...), batchWithPrefetch(...)))) { ... }
+ *
+ * Leases (batches) are released when the loop asks for the next value. A plain Observable is
+ * subscribed and buffered (see pullFrom).
+ */
+export function pullValues<T>(source: Observable<T>): AsyncIterable<T> {
+  if (isPullable(source)) return source;
+  return new DataSource<T>(() => pullFrom(source));
+}
+
 /** True for Observables that support pulling. */
 export function isPullable<T>(source: Observable<T>): source is DataSource<T> {
   return source instanceof DataSource;
