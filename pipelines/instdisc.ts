@@ -44,6 +44,7 @@ import { instDisc as instDiscAugment } from '../src/augment/presets.ts';
 import { linearProjection } from '../src/models/linearProjection.ts';
 import { l2Normalize } from '../src/models/l2Normalize.ts';
 import { nceLoss, estimateNceNormalizer } from '../src/losses/nceLoss.ts';
+import { infoNceLossFromLogits } from '../src/losses/infoNceLoss.ts';
 import { proximalLoss } from '../src/losses/proximalLoss.ts';
 import { MemoryBank } from '../src/memory/MemoryBank.ts';
 import { updateMemoryBank } from '../src/memory/updateMemoryBank.ts';
@@ -62,6 +63,12 @@ export interface InstDiscConfig {
   batchSize: number;
   /** Width of v and of the bank rows. Paper: 128. Default 128. */
   featureDim: number;
+  /**
+   * 'nce': NCE with K noise samples and Z fixed from the first batch (the paper's Sec. 3.2, its
+   * ImageNet runs). 'softmax': the exact non-parametric softmax over all n bank rows (the paper's
+   * Eq. 2 / the reference's `--nce-k 0`), a cross-entropy whose positive is the instance's row.
+   */
+  objective: 'nce' | 'softmax';
   /** K, noise samples per step. Paper: 4096. Default 4096 (capped at n - 1). */
   negatives: number;
   /** One draw of K rows for the whole batch (true) or K per instance (false, B x the memory). Default true. */
@@ -89,6 +96,7 @@ export const INSTDISC_DEFAULTS: InstDiscConfig = {
   imageSize: null,
   batchSize: 256,
   featureDim: 128,
+  objective: 'nce',
   negatives: 4096,
   sharedNegatives: true,
   temperature: 0.07,
@@ -135,6 +143,7 @@ export default definePipeline<InstDiscConfig>({
     });
     // Z of the NCE: estimated once, from the first batch (as the paper), then a constant.
     let normalizer: number | undefined;
+    const allRows = Int32Array.from({ length: n }, (_, i) => i);
 
     const steps = ctx.source.pipe(
       augmentInPool({
@@ -150,6 +159,13 @@ export default definePipeline<InstDiscConfig>({
         loss: (b) => {
           const h = f.module.forward(b.views[0], { training: true }); // [B, 128]
           const v = l2Normalize(fc.forward(h, { training: true })); // [B, D] unit
+          if (config.objective === 'softmax') {
+            // The exact non-parametric softmax P(i|v) over all n rows; the positive is row i.
+            const logits = tf.div(tf.matMul(v, bank.rows(allRows), false, true), config.temperature) as tf.Tensor2D; // [B, n]
+            let loss = infoNceLossFromLogits(logits, { positiveIndex: b.indices });
+            if (config.proximalLambda > 0) loss = tf.add(loss, proximalLoss(v, bank.rows(b.indices), config.proximalLambda)) as tf.Scalar;
+            return { loss, outputs: { v } };
+          }
           // State read before the step: the positives f_i and K uniform noise rows of the bank.
           const positives = bank.rows(b.indices); // [B, D]
           const negatives = config.sharedNegatives

@@ -7,7 +7,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import sharp from 'sharp';
 import { applyAugment } from './applyAugment.ts';
-import { decodeImage, DecodeError } from './decodeImage.ts';
+import { decodeImageSync, decodeWithSharp, DecodeError } from './decodeImage.ts';
 import { PixelImage, type SourceImage } from './sourceImage.ts';
 import { isInside } from '../sources/listImageFolder.ts';
 import type { AugmentTask, AugmentTaskResult, ItemResult, OutputRef, TaskItem } from './workerProtocol.ts';
@@ -26,29 +26,60 @@ class ItemError extends Error {
   }
 }
 
-async function load(task: AugmentTask, item: TaskItem): Promise<SourceImage> {
+/** Reads an item's bytes (files) or wraps its pixels (in-memory samples). */
+function read(task: AugmentTask, item: TaskItem): Uint8Array | PixelImage {
   if (item.path === undefined) {
     const { offset = 0, width = 0, height = 0, channels = 0 } = item;
-    const data = new Uint8Array(task.pixels!, offset, width * height * channels);
-    return new PixelImage(data, width, height, channels);
+    return new PixelImage(new Uint8Array(task.pixels!, offset, width * height * channels), width, height, channels);
   }
-  let bytes: Uint8Array;
   try {
     const real = realpathSync.native(item.path);
     if (item.root !== undefined && !isInside(item.root, real)) {
       throw new ItemError('read', `resolves to '${real}', outside the dataset root '${item.root}'`);
     }
-    bytes = readFileSync(real);
+    return readFileSync(real);
   } catch (err) {
     if (err instanceof ItemError) throw err;
     throw new ItemError('read', (err as Error).message);
   }
+}
+
+function asItemError(err: unknown): ItemError {
+  if (err instanceof ItemError) return err;
+  if (err instanceof DecodeError) return new ItemError(err.reason, err.message);
+  return new ItemError('decode', (err as Error).message);
+}
+
+function augment(task: AugmentTask, item: TaskItem, img: SourceImage): ViewArray[] {
   try {
-    return await decodeImage(bytes, { channels: item.decodeChannels ?? 3, maxInputPixels: task.maxInputPixels, exactJpeg: task.exactJpeg });
+    return applyAugment(img, task.spec, { seed: task.seed, epoch: item.epoch, index: item.index });
   } catch (err) {
-    if (err instanceof DecodeError) throw new ItemError(err.reason, err.message);
-    throw new ItemError('decode', (err as Error).message);
+    throw new ItemError('augment', (err as Error).message);
   }
+}
+
+/**
+ * Decodes and augments one item. JPEGs the TypeScript decoder handles are decoded and
+ * augmented synchronously (their decoded form borrows scratch memory, so nothing may run in
+ * between); other formats await sharp and then own their pixels.
+ */
+async function processItem(task: AugmentTask, item: TaskItem): Promise<ViewArray[]> {
+  const input = read(task, item);
+  if (input instanceof PixelImage) return augment(task, item, input);
+  const config = { channels: item.decodeChannels ?? 3, maxInputPixels: task.maxInputPixels, exactJpeg: task.exactJpeg };
+  let img: SourceImage | undefined;
+  try {
+    img = decodeImageSync(input, config);
+  } catch (err) {
+    throw asItemError(err);
+  }
+  if (img) return augment(task, item, img);
+  try {
+    img = await decodeWithSharp(input, config.channels, config.maxInputPixels);
+  } catch (err) {
+    throw asItemError(err);
+  }
+  return augment(task, item, img);
 }
 
 export default async function augmentChunk(task: AugmentTask): Promise<unknown> {
@@ -56,14 +87,7 @@ export default async function augmentChunk(task: AugmentTask): Promise<unknown> 
   const perItem: (ViewArray[] | ItemResult)[] = [];
   for (const item of task.items) {
     try {
-      const img = await load(task, item);
-      let views: ViewArray[];
-      try {
-        views = applyAugment(img, task.spec, { seed: task.seed, epoch: item.epoch, index: item.index });
-      } catch (err) {
-        throw new ItemError('augment', (err as Error).message);
-      }
-      perItem.push(views);
+      perItem.push(await processItem(task, item));
     } catch (err) {
       const e = err as Error & { reason?: SampleFailure };
       perItem.push({ index: item.index, error: { reason: e.reason ?? 'augment', name: e.name, message: e.message } });

@@ -32,7 +32,10 @@ export class AugmentPool {
       filename: new URL('./augmentWorker.mjs', import.meta.url).href,
       minThreads: size,
       maxThreads: size,
-      concurrentTasksPerWorker: 1,
+      // Two tasks per worker: the next chunk is already in the worker when one finishes, so a
+      // busy main thread (batch assembly, GC) does not leave workers idle. Tasks interleave
+      // only at sharp decodes, which own their pixels (see augmentWorker.ts).
+      concurrentTasksPerWorker: 2,
       idleTimeout: 2 ** 31 - 1,
       resourceLimits: config.resourceLimits,
     });

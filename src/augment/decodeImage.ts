@@ -50,24 +50,29 @@ function tooLarge(w: number, h: number, max: number): DecodeError {
 }
 
 export async function decodeImage(bytes: Uint8Array, config: DecodeConfig = {}): Promise<SourceImage> {
+  return decodeImageSync(bytes, config) ?? decodeWithSharp(bytes, config.channels ?? DEFAULT_DECODE_CONFIG.channels, config.maxInputPixels ?? DEFAULT_DECODE_CONFIG.maxInputPixels);
+}
+
+/**
+ * The synchronous part of decodeImage: JPEGs the TypeScript decoder handles. Returns
+ * undefined when sharp is needed. A JpegSourceImage borrows per-thread scratch memory until
+ * the next decode, so use it before decoding (or awaiting anything that may decode) again.
+ */
+export function decodeImageSync(bytes: Uint8Array, config: DecodeConfig = {}): SourceImage | undefined {
   const channels = config.channels ?? DEFAULT_DECODE_CONFIG.channels;
   const max = config.maxInputPixels ?? DEFAULT_DECODE_CONFIG.maxInputPixels;
   const exact = config.exactJpeg ?? DEFAULT_DECODE_CONFIG.exactJpeg;
-  if (isJpeg(bytes)) {
-    const hdr = readJpegHeader(bytes);
-    if (hdr && hdr.width * hdr.height > max) throw tooLarge(hdr.width, hdr.height, max);
-    try {
-      const img = new JpegSourceImage(parseJpeg(bytes, { maxPixels: max }), channels, !exact);
-      if (exact) img.pixels();
-      return img;
-    } catch (err) {
-      if (!(err instanceof JpegUnsupportedError)) {
-        throw new DecodeError(`corrupt JPEG: ${(err as Error).message}`, 'decode', { cause: err });
-      }
-      // fall through to sharp
-    }
+  if (!isJpeg(bytes)) return undefined;
+  const hdr = readJpegHeader(bytes);
+  if (hdr && hdr.width * hdr.height > max) throw tooLarge(hdr.width, hdr.height, max);
+  try {
+    const img = new JpegSourceImage(parseJpeg(bytes, { maxPixels: max }), channels, !exact);
+    if (exact) img.pixels();
+    return img;
+  } catch (err) {
+    if (err instanceof JpegUnsupportedError) return undefined; // sharp handles it
+    throw new DecodeError(`corrupt JPEG: ${(err as Error).message}`, 'decode', { cause: err });
   }
-  return decodeWithSharp(bytes, channels, max);
 }
 
 export async function decodeWithSharp(bytes: Uint8Array, channels: 1 | 3, max: number): Promise<PixelImage> {

@@ -11,6 +11,11 @@
  * held by the consumer - a batch stops counting when it is released). A consumer that retains
  * batches therefore stops the pipeline once the bound is reached. With a plain (push)
  * Observable upstream it simply groups values as they arrive, synchronously.
+ *
+ * Samples are copied into the batch as they arrive (no burst at the end). After a batch is
+ * released its arrays are reused for a later batch (up to prefetch + 2 sets are kept), so do
+ * not keep `views[k].data` past the release - copy it, or `retain()` the batch.
+ * (toTensorBatch turns recycling off for the cpu backend, whose tensors alias the arrays.)
  */
 import { Observable, type OperatorFunction } from 'rxjs';
 import { ArgumentError } from '../errors.ts';
@@ -38,16 +43,23 @@ function viewsOf(item: BatchInput): ViewArray[] {
   return [{ data: item.pixels, shape: [item.height, item.width, item.channels] }];
 }
 
+/** Internal: a batch's arrays may be recycled after release unless this was called. */
+export const KEEP_ARRAYS = Symbol.for('contrastream.keepArrays');
+
 class Batch implements ArrayBatch {
   private refs = 1;
   released = false;
+  /** Recycling disabled (e.g. tensors on the cpu backend alias the arrays). */
+  kept = false;
   constructor(
     readonly size: number,
     readonly indices: Int32Array,
     readonly epochs: Int32Array,
     readonly labels: Int32Array | undefined,
     readonly views: ViewArray[],
-    private readonly onFinal: () => void,
+    private readonly onFinal: (b: Batch) => void,
+    /** The full-size arrays behind `views` (for recycling). */
+    readonly storage: (Float32Array | Uint8Array)[],
   ) {}
 
   retain(): this {
@@ -61,8 +73,12 @@ class Batch implements ArrayBatch {
     this.refs--;
     if (this.refs === 0) {
       this.released = true;
-      this.onFinal();
+      this.onFinal(this);
     }
+  }
+
+  [KEEP_ARRAYS](): void {
+    this.kept = true;
   }
 
   [AUTO_RELEASE](): void {
@@ -70,42 +86,104 @@ class Batch implements ArrayBatch {
   }
 }
 
-/** Copies `items` into one batch. Throws BatchShapeError when view shapes differ. */
-export function assembleBatch(items: readonly BatchInput[], onFinal: () => void = () => undefined): ArrayBatch {
-  const n = items.length;
-  const first = viewsOf(items[0]);
-  const shapes = first.map((v) => v.shape);
-  const rowLens = first.map((v) => v.data.length);
-  const views: ViewArray[] = first.map((v, k) => ({
-    data: v.data instanceof Float32Array ? new Float32Array(n * rowLens[k]) : new Uint8Array(n * rowLens[k]),
-    shape: [n, ...shapes[k]],
-  }));
-  const indices = new Int32Array(n);
-  const epochs = new Int32Array(n);
-  let labels: Int32Array | undefined;
-  items.forEach((item, i) => {
-    indices[i] = item.index;
-    epochs[i] = item.epoch ?? 0;
-    if (item.label !== undefined) {
-      labels ??= new Int32Array(n).fill(-1);
-      labels[i] = item.label;
-    }
+/**
+ * Fills one batch sample by sample (so that the copying is spread over the arrivals, not done
+ * in one burst). Arrays come from `pool` when a released batch of the same layout left some.
+ */
+class BatchBuilder {
+  private rows = 0;
+  private readonly shapes: (readonly number[])[];
+  private readonly rowLens: number[];
+  private readonly isFloat: boolean[];
+  private readonly storage: (Float32Array | Uint8Array)[];
+  private readonly indices: Int32Array;
+  private readonly epochs: Int32Array;
+  private labels: Int32Array | undefined;
+  private readonly firstIndex: number;
+
+  constructor(
+    private readonly capacity: number,
+    first: BatchInput,
+    pool?: ArrayPool,
+  ) {
+    const vs = viewsOf(first);
+    this.firstIndex = first.index;
+    this.shapes = vs.map((v) => v.shape);
+    this.rowLens = vs.map((v) => v.data.length);
+    this.isFloat = vs.map((v) => v.data instanceof Float32Array);
+    this.storage = pool?.take(this.layout()) ?? vs.map((v, k) => (this.isFloat[k] ? new Float32Array(capacity * this.rowLens[k]) : new Uint8Array(capacity * this.rowLens[k])));
+    this.indices = new Int32Array(capacity);
+    this.epochs = new Int32Array(capacity);
+  }
+
+  layout(): string {
+    return `${this.capacity}|${this.rowLens.map((n, k) => (this.isFloat[k] ? 'f' : 'u') + n).join(',')}`;
+  }
+
+  add(item: BatchInput): void {
+    const i = this.rows;
     const vs = viewsOf(item);
-    if (vs.length !== views.length) throw new BatchShapeError(`batchWithPrefetch: sample ${item.index} has ${vs.length} views, sample ${items[0].index} has ${views.length}`);
+    if (vs.length !== this.storage.length) {
+      throw new BatchShapeError(`batchWithPrefetch: sample ${item.index} has ${vs.length} views, sample ${this.firstIndex} has ${this.storage.length}`);
+    }
     vs.forEach((v, k) => {
-      const same = v.data.length === rowLens[k] && v.shape.length === shapes[k].length && v.shape.every((d, j) => d === shapes[k][j]);
-      const sameType = v.data instanceof Float32Array === views[k].data instanceof Float32Array;
-      if (!same || !sameType) {
+      const shape = this.shapes[k];
+      const same = v.data.length === this.rowLens[k] && v.shape.length === shape.length && v.shape.every((d, j) => d === shape[j]);
+      if (!same || v.data instanceof Float32Array !== this.isFloat[k]) {
         throw new BatchShapeError(
           `batchWithPrefetch: view ${k} of sample ${item.index} is ${v.data instanceof Float32Array ? 'float32' : 'uint8'} [${v.shape}], ` +
-            `but sample ${items[0].index} gave ${views[k].data instanceof Float32Array ? 'float32' : 'uint8'} [${shapes[k]}]. ` +
+            `but sample ${this.firstIndex} gave ${this.isFloat[k] ? 'float32' : 'uint8'} [${shape}]. ` +
             'Give every view a fixed size (randomResizedCrop / resize) to batch them.',
         );
       }
-      (views[k].data as Float32Array | Uint8Array).set(v.data as never, i * rowLens[k]);
+      (this.storage[k] as Float32Array | Uint8Array).set(v.data as never, i * this.rowLens[k]);
     });
-  });
-  return new Batch(n, indices, epochs, labels, views, onFinal);
+    this.indices[i] = item.index;
+    this.epochs[i] = item.epoch ?? 0;
+    if (item.label !== undefined) {
+      this.labels ??= new Int32Array(this.capacity).fill(-1);
+      this.labels[i] = item.label;
+    }
+    this.rows++;
+  }
+
+  get size(): number {
+    return this.rows;
+  }
+
+  finish(onFinal: (b: Batch) => void): Batch {
+    const n = this.rows;
+    const views = this.storage.map((arr, k) => ({
+      data: n === this.capacity ? arr : arr.subarray(0, n * this.rowLens[k]),
+      shape: [n, ...this.shapes[k]],
+    }));
+    const cut = (a: Int32Array) => (n === this.capacity ? a : a.slice(0, n));
+    return new Batch(n, cut(this.indices), cut(this.epochs), this.labels && cut(this.labels), views, onFinal, this.storage);
+  }
+}
+
+/** Released batch arrays, by layout, for reuse (bounded). */
+class ArrayPool {
+  private readonly free = new Map<string, (Float32Array | Uint8Array)[][]>();
+  constructor(private readonly max: number) {}
+  take(layout: string): (Float32Array | Uint8Array)[] | undefined {
+    return this.free.get(layout)?.pop();
+  }
+  give(layout: string, arrays: (Float32Array | Uint8Array)[]): void {
+    let list = this.free.get(layout);
+    if (!list) {
+      list = [];
+      this.free.set(layout, list);
+    }
+    if (list.length < this.max) list.push(arrays);
+  }
+}
+
+/** Copies `items` into one batch. Throws BatchShapeError when view shapes differ. */
+export function assembleBatch(items: readonly BatchInput[], onFinal: () => void = () => undefined): ArrayBatch {
+  const b = new BatchBuilder(items.length, items[0]);
+  for (const item of items) b.add(item);
+  return b.finish(onFinal);
 }
 
 export function batchWithPrefetch(config: BatchWithPrefetchConfig): OperatorFunction<BatchInput, ArrayBatch> {
@@ -172,42 +250,48 @@ export function batchWithPrefetch(config: BatchWithPrefetchConfig): OperatorFunc
         waiter = undefined;
         w?.();
       };
-      const onFinal = () => {
+      const onFinal = (): void => {
         alive--;
         trackInFlight(stats, -1);
         kick();
         wake();
       };
+      const recycled = new ArrayPool(maxAlive + 1);
       const fill = async () => {
         try {
           while (!closed && !upstreamDone && !failure && alive < maxAlive && ready.length < Math.max(prefetch, 1)) {
             alive++;
             trackInFlight(stats, 1);
-            const items: BatchInput[] = [];
-            while (items.length < batchSize) {
-              const r = await upstream.next();
-              if (closed) return;
-              if (r.done) {
-                upstreamDone = true;
-                break;
-              }
-              if (stats) stats.pulled++;
-              items.push(r.value);
-            }
-            if (items.length === 0 || (items.length < batchSize && dropLast)) {
-              alive--;
-              trackInFlight(stats, -1);
-              break;
-            }
-            let b: ArrayBatch;
+            let builder: BatchBuilder | undefined;
             try {
-              b = assembleBatch(items, onFinal);
+              while (!builder || builder.size < batchSize) {
+                const r = await upstream.next();
+                if (closed) return;
+                if (r.done) {
+                  upstreamDone = true;
+                  break;
+                }
+                if (stats) stats.pulled++;
+                builder ??= new BatchBuilder(batchSize, r.value, recycled);
+                builder.add(r.value);
+              }
             } catch (err) {
               alive--;
               trackInFlight(stats, -1);
               throw err;
             }
-            ready.push(b);
+            if (!builder || (builder.size < batchSize && dropLast)) {
+              alive--;
+              trackInFlight(stats, -1);
+              break;
+            }
+            const layout = builder.layout();
+            ready.push(
+              builder.finish((b) => {
+                if (!b.kept) recycled.give(layout, b.storage);
+                onFinal();
+              }),
+            );
             wake();
           }
         } catch (err) {

@@ -15,6 +15,7 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import { ArgumentError } from '../errors.ts';
 import type { ArrayBatch, TensorBatch } from '../data.ts';
 import { AUTO_RELEASE, DataSource, autoRelease, isPullable, type PullIterator } from '../sources/DataSource.ts';
+import { KEEP_ARRAYS } from './batchWithPrefetch.ts';
 
 export interface ToTensorBatchConfig {
   /** dtype for uint8 views: 'float32' (values 0..255, default) or 'int32'. */
@@ -22,6 +23,8 @@ export interface ToTensorBatchConfig {
 }
 
 export const DEFAULT_TO_TENSOR_BATCH_CONFIG = { uint8As: 'float32' } as const;
+
+const COPYING_BACKENDS = new Set(['wasm', 'tensorflow', 'tensorflow-gpu', 'webgl', 'webgpu']);
 
 class Tensors implements TensorBatch {
   private refs = 1;
@@ -36,6 +39,9 @@ class Tensors implements TensorBatch {
     private readonly batch: ArrayBatch,
     uint8As: 'float32' | 'int32',
   ) {
+    // The cpu backend keeps a reference to the typed array a tensor is made from, so the batch's
+    // arrays must not be recycled; backends that copy into their own memory do not need this.
+    if (!COPYING_BACKENDS.has(tf.getBackend())) (batch as unknown as { [KEEP_ARRAYS]?: () => void })[KEEP_ARRAYS]?.();
     this.size = batch.size;
     this.indices = batch.indices;
     this.epochs = batch.epochs;
