@@ -69,7 +69,7 @@ import { MemoryBank } from '../src/memory/MemoryBank.ts';
 import { updateMemoryBank } from '../src/memory/updateMemoryBank.ts';
 import { sgd } from '../src/optim/sgd.ts';
 import { cosineWithWarmup } from '../src/optim/cosineWithWarmup.ts';
-import { buildEncoder, defaultNormalization, ModuleBundle, type Encoder, type EncoderName } from '../src/pipeline/buildEncoder.ts';
+import { buildEncoder, defaultNormalization, ModuleBundle, normalizeImages, type Encoder, type EncoderName } from '../src/pipeline/buildEncoder.ts';
 import type { Module } from '../src/models/module.ts';
 import type { Linear } from '../src/models/linear.ts';
 import { ArgumentError } from '../src/errors.ts';
@@ -83,7 +83,7 @@ export interface CmcConfig {
   /** Images per batch. Reference: 256 (ImageNet); default 128. */
   batchSize: number;
   /** 'auto' (Lab for 3 channels, frequency split for 1), 'lab' or 'frequency'. Default 'auto'. */
-  views: 'auto' | 'lab' | 'frequency';
+  views: 'auto' | 'lab' | 'frequency' | 'halves';
   /** Gaussian sigma (px) of the low-pass view of the frequency split. Default 1.5. */
   lowPassSigma: number;
   /** Width of the head output and bank rows. Paper: 128. */
@@ -192,6 +192,18 @@ export function frequencyViews(x: tf.Tensor4D, sigma: number, mean: number, std:
   });
 }
 
+/**
+ * Spatial views: the top and the bottom of the (normalised) image, with `gap` rows between them
+ * left out so that the two views share no boundary pixels: [N, S, S, C] -> 2 x [N, h, S, C],
+ * h = floor((S - gap) / 2). Caller disposes.
+ */
+export function halvesViews(x: tf.Tensor4D, gap: number): [tf.Tensor4D, tf.Tensor4D] {
+  const [n, s, w, c] = x.shape;
+  const h = Math.floor((s - gap) / 2);
+  if (!(Number.isInteger(gap) && gap >= 0) || h < 1) throw new ArgumentError('halvesViews', 'gap', `must be an integer in [0, ${s - 2}], got ${gap}`);
+  return tf.tidy(() => [tf.slice(x, [0, 0, 0, 0], [n, h, w, c]), tf.slice(x, [0, s - h, 0, 0], [n, h, w, c])]);
+}
+
 export default definePipeline<CmcConfig>({
   name: 'cmc',
   paper: 'Tian et al. 2019, Contrastive Multiview Coding (arXiv:1906.05849)',
@@ -204,7 +216,7 @@ export default definePipeline<CmcConfig>({
     const batchSize = config.batchSize;
     const kind = config.views === 'auto' ? (channels === 3 ? 'lab' : 'frequency') : config.views;
     if (kind === 'lab' && channels !== 3) throw new ArgumentError(fn, 'config.views', `'lab' needs 3-channel images, the data has ${channels}; use 'frequency'`);
-    if (kind !== 'lab' && kind !== 'frequency') throw new ArgumentError(fn, 'config.views', `must be 'auto', 'lab' or 'frequency', got ${String(config.views)}`);
+    if (kind !== 'lab' && kind !== 'frequency' && kind !== 'halves') throw new ArgumentError(fn, 'config.views', `must be 'auto', 'lab', 'frequency' or 'halves', got ${String(config.views)}`);
     if (kind === 'frequency' && channels !== 1) {
       throw new ArgumentError(fn, 'config.views', `'frequency' splits a 1-channel image, the data has ${channels} channels; use 'lab'`);
     }
@@ -215,9 +227,11 @@ export default definePipeline<CmcConfig>({
     const k = Math.min(config.negatives, n - batchSize); // K, capped on small data
 
     const imageSize = config.imageSize ?? (ctx.dataset.height || 32);
-    const viewChannels = kind === 'lab' ? [1, 2] : [1, 1]; // L, ab | low, high
-    const viewNames = kind === 'lab' ? ['L', 'ab'] : ['low', 'high'];
-    const { mean, std } = defaultNormalization(1);
+    const viewChannels = kind === 'lab' ? [1, 2] : kind === 'halves' ? [channels, channels] : [1, 1]; // L, ab | top, bottom | low, high
+    const viewNames = kind === 'lab' ? ['L', 'ab'] : kind === 'halves' ? ['top', 'bottom'] : ['low', 'high'];
+    const { mean, std } = defaultNormalization(kind === 'halves' ? channels : 1);
+    const toViews = (x: tf.Tensor4D): tf.Tensor4D[] =>
+      kind === 'halves' ? halvesViews(normalizeImages(x, mean, std), 2) : frequencyViews(x, config.lowPassSigma, mean[0], std[0]);
     const encoders: Encoder[] = viewChannels.map((c, v) => buildEncoder(config.encoder, c, imageSize, ctx.seed + 10 * v));
     const heads: Linear[] = encoders.map((e, v) => linearProjection({ inDim: e.dim, outDim: config.featureDim, seed: ctx.seed + 10 * v + 1 }));
     const named: Record<string, Module> = {};
@@ -246,7 +260,7 @@ export default definePipeline<CmcConfig>({
     const splitViews = (b: TensorBatch): tf.Tensor4D[] =>
       kind === 'lab'
         ? (b.views as tf.Tensor4D[]) // [B, S, S, 1], [B, S, S, 2]
-        : frequencyViews(b.views[0] as tf.Tensor4D, config.lowPassSigma, mean[0], std[0]); // [B, S, S, 1] x 2
+        : toViews(b.views[0] as tf.Tensor4D); // [B, S, S, 1] x 2
 
     const steps = ctx.source.pipe(
       augmentInPool({ pool: ctx.pool, seed: ctx.seed, augment }),
@@ -286,7 +300,7 @@ export default definePipeline<CmcConfig>({
 
     const features = (images: tf.Tensor4D): tf.Tensor2D =>
       tf.tidy(() => {
-        const x = kind === 'lab' ? rgbToLabViews(images) : frequencyViews(images, config.lowPassSigma, mean[0], std[0]); // M x [N, S, S, C_v]
+        const x = kind === 'lab' ? rgbToLabViews(images) : toViews(images); // M x [N, S, S, C_v]
         const h = x.map((xv, v) => l2Normalize(encoders[v].module.forward(xv, { training: false }) as tf.Tensor2D)); // M x [N, 128], unit
         return tf.concat(h, 1) as tf.Tensor2D; // [N, M x 128]
       });

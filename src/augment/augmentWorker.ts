@@ -83,11 +83,13 @@ async function processItem(task: AugmentTask, item: TaskItem): Promise<ViewArray
 }
 
 export default async function augmentChunk(task: AugmentTask): Promise<unknown> {
-  const t0 = performance.now();
+  let busy = 0;
   const perItem: (ViewArray[] | ItemResult)[] = [];
   for (const item of task.items) {
+    const t0 = performance.now();
     try {
       perItem.push(await processItem(task, item));
+      busy += performance.now() - t0;
     } catch (err) {
       const e = err as Error & { reason?: SampleFailure };
       perItem.push({ index: item.index, error: { reason: e.reason ?? 'augment', name: e.name, message: e.message } });
@@ -118,7 +120,7 @@ export default async function augmentChunk(task: AugmentTask): Promise<unknown> 
     }
     items.push({ index: item.index, outputs });
   });
-  const result: AugmentTaskResult = { buffer, items, busyMs: performance.now() - t0 };
+  const result: AugmentTaskResult = { buffer, items, busyMs: busy };
   return move({
     get [transferableSymbol]() {
       return [buffer];

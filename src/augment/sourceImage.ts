@@ -5,14 +5,16 @@
  * - `JpegSourceImage`: a JPEG whose entropy-coded data has been decoded once (the serial,
  *   expensive part of JPEG decoding). A view's crop is reconstructed from the coefficients of
  *   only the blocks it covers, resampled per plane (Y, Cb, Cr) to the output size and converted
- *   to RGB at the output resolution. When a crop is at least 2x (4x, 8x) larger than the output
- *   in both directions, the inverse DCT runs at 1/2 (1/4, 1/8) scale - the "shrink-on-load"
- *   libvips and PIL's `draft()` use - and the antialiased resample does the rest.
+ *   to RGB at the output resolution. When a crop is at least 4/3x (2x, 4x, 8x) larger than the
+ *   output in both directions, the inverse DCT runs at 3/4 (1/2, 1/4, 1/8) scale - libjpeg's
+ *   scaled decoding, the "shrink-on-load" of libvips and PIL's `draft()` - and the antialiased
+ *   resample does the rest.
  *
- * The JPEG path's output differs from "decode to RGB, then resize" only by resampling
- * rounding and the chroma upsampling filter (a few levels at most; see the tests). Pass
- * `exactJpeg: true` to the decoder to reconstruct full RGB first (bit-identical to libjpeg-turbo
- * and sharp) and resize that instead.
+ * The JPEG path's output is not bit-identical to "decode to RGB, then crop and resize": the
+ * chroma is resampled from its subsampled plane instead of libjpeg's fancy upsampling, colour
+ * is converted after resampling, and the DCT-domain downscale is a sharper low-pass than the
+ * bilinear filter. The difference is a few levels on average (the tests bound it). Pass
+ * `exactJpeg: true` (augmentInPool / decodeImage) to decode fully with sharp and resize that.
  */
 import type { CropBox } from './geometry.ts';
 import { resampleU8 } from './resample.ts';

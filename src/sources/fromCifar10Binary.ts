@@ -23,6 +23,8 @@ export interface FromCifar10BinaryConfig extends SourceConfig {
   onProgress?: (bytes: number) => void;
 }
 
+export const DEFAULT_FROM_CIFAR10_BINARY_CONFIG = { split: 'train' } as const;
+
 export const CIFAR10_RECORD_BYTES = 3073;
 const PLANE = 1024;
 
@@ -46,7 +48,7 @@ async function resolveFiles(path: string | readonly string[], split: 'train' | '
 export function fromCifar10Binary(path: string | readonly string[], config: FromCifar10BinaryConfig = {}): DataSource<Sample> {
   const fn = 'fromCifar10Binary';
   if (!(typeof path === 'string' || Array.isArray(path)) || path.length === 0) throw new ArgumentError(fn, 'path', 'must be a file, a list of files or a directory');
-  const split = config.split ?? 'train';
+  const split = config.split ?? DEFAULT_FROM_CIFAR10_BINARY_CONFIG.split;
   if (split !== 'train' && split !== 'test') throw new ArgumentError(fn, 'config.split', `must be 'train' or 'test', got ${split}`);
   return indexedSource<Sample>(fn, config, async () => {
     const files = await resolveFiles(path, split);

@@ -63,15 +63,16 @@ describe('randomResizedCropBox', () => {
         expect(b.x + b.w).toBeLessThanOrEqual(W);
         expect(b.y + b.h).toBeLessThanOrEqual(H);
         if (!b.fallback) {
-          // w = round(sqrt(A r)), h = round(sqrt(A / r)): each within 0.5 of the exact value
-          const lo = (Math.sqrt(scale[0] * W * H) - 0.5) ** 2 / (W * H) - 1e-9;
-          const area = (b.w * b.h) / (W * H);
-          expect(area).toBeGreaterThanOrEqual(Math.min(lo, scale[0]) - (b.w + b.h) / (W * H));
-          expect(area).toBeLessThanOrEqual(scale[1] + (b.w + b.h + 1) / (W * H));
-          const r = b.w / b.h;
-          const slack = (1 + 0.5 / Math.min(b.w, b.h)) ** 2;
-          expect(r).toBeGreaterThanOrEqual(ratio[0] / slack);
-          expect(r).toBeLessThanOrEqual(ratio[1] * slack);
+          // w = round(w_t), h = round(h_t) with w_t h_t = area * s, w_t / h_t = r: the exact
+          // (w_t, h_t) lie within 0.5 of (w, h), so [scale] and [ratio] must meet what they allow
+          const wl = Math.max(b.w - 0.5, 0);
+          const hl = Math.max(b.h - 0.5, 1e-12);
+          const areaLo = (wl * Math.max(b.h - 0.5, 0)) / (W * H);
+          const areaHi = ((b.w + 0.5) * (b.h + 0.5)) / (W * H);
+          expect(areaHi).toBeGreaterThanOrEqual(scale[0] * (1 - 1e-9));
+          expect(areaLo).toBeLessThanOrEqual(scale[1] * (1 + 1e-9));
+          expect((b.w + 0.5) / hl).toBeGreaterThanOrEqual(ratio[0] * (1 - 1e-9));
+          expect(wl / (b.h + 0.5)).toBeLessThanOrEqual(ratio[1] * (1 + 1e-9));
         } else {
           // torchvision's central crop: centred, clamped to the ratio range where possible
           expect(b.x).toBe(Math.floor((W - b.w) / 2));

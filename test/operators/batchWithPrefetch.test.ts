@@ -121,4 +121,20 @@ describe('batchWithPrefetch', () => {
     expect(retained.every((b) => b.released)).toBe(true);
     expect(s2.peakInFlight).toBeLessThanOrEqual(2);
   });
+
+  it('reuses the arrays of released batches, with the right contents every time', async () => {
+    const { src } = counting(64);
+    const buffers = new Set<ArrayBufferLike>();
+    let batches = 0;
+    for await (const b of src.pipe(batchWithPrefetch({ batchSize: 4, prefetch: 1 })) as DataSource<ArrayBatch>) {
+      batches++;
+      buffers.add(b.views[0].data.buffer);
+      const rows = Array.from(b.indices);
+      expect(Array.from(b.views[0].data)).toEqual(rows.flatMap((i) => [i, i + 0.5]));
+      expect(Array.from(b.views[1].data)).toEqual(rows);
+    }
+    expect(batches).toBe(16);
+    expect(buffers.size).toBeLessThanOrEqual(3); // prefetch + 2 sets at most, reused
+  });
 });
+

@@ -106,4 +106,28 @@ describe('toTensorBatch', () => {
     const r = await lastValueFrom(src().pipe(batchWithPrefetch({ batchSize: 5 }), concatMap(async (b) => b.size), toArray()));
     expect(r).toEqual([5, 5]);
   });
+
+  it('on the cpu backend (tensors alias the arrays) released batches are not recycled under kept tensors', async () => {
+    let kept: tf.Tensor | undefined;
+    let want: number[] = [];
+    await lastValueFrom(
+      src().pipe(
+        // float32 views (uint8 views are converted, i.e. copied, by toTensorBatch)
+        pullMap((s) => ({ index: s.index, epoch: 0, views: [{ data: Float32Array.from(s.pixels), shape: [2, 3, 1] }] }) as AugmentedSample),
+        batchWithPrefetch({ batchSize: 2, prefetch: 1 }),
+        toTensorBatch(),
+        map((b: TensorBatch) => {
+          if (!kept) {
+            kept = tf.keep(tf.reshape(b.views[0], [-1])); // shares the data of the batch tensor
+            want = Array.from(kept.dataSync());
+          }
+          return b.size;
+        }),
+        toArray(),
+      ),
+    );
+    expect(Array.from(kept!.dataSync())).toEqual(want);
+    kept!.dispose();
+  });
 });
+
