@@ -10,11 +10,13 @@
  *
  * contrastream: fromImageFolder -> augmentInPool (default pool size = cores) ->
  * batchWithPrefetch(256), consumed by a for-await loop. Reference: the same transforms with
- * torchvision and a DataLoader with 2 workers (bench/augment_torchvision.py), run in the same
- * process tree when /usr/bin/python3 imports torch and torchvision. Prints both and the ratio.
- * Each side reports its best timed pass after a warm-up pass.
+ * torchvision and a DataLoader with 2 workers (bench/augment_torchvision.py --serve), run as a
+ * child process when /usr/bin/python3 imports torch and torchvision. After a warm-up pass on
+ * each side, the timed passes alternate (ours, theirs, ours, ...) so that both see the same
+ * machine load; the ratio is the median of the paired ratios. CPU ms per image (all threads /
+ * processes) is printed too: it depends much less on other load than images per second.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +25,7 @@ import { fromImageFolder } from '../src/sources/fromImageFolder.ts';
 import { augmentInPool } from '../src/operators/augmentInPool.ts';
 import { batchWithPrefetch } from '../src/operators/batchWithPrefetch.ts';
 import { createFlowStats } from '../src/operators/createFlowStats.ts';
-import { createAugmentPool } from '../src/augment/createAugmentPool.ts';
+import { createAugmentPool, type AugmentPool } from '../src/augment/createAugmentPool.ts';
 import { simclr } from '../src/augment/presets.ts';
 import { Rng } from '../src/internal/prng.ts';
 import { pullValues } from '../src/sources/DataSource.ts';
@@ -83,84 +85,147 @@ const spec = simclr({
   blurProb: 0,
 });
 
-async function ours(exactJpeg: boolean): Promise<{ best: number; cpuMs: number; peakSamples: number; peakBatches: number; heapMB: number }> {
-  const pool = createAugmentPool({ size: POOL });
-  let best = 0;
-  let cpuMs = 0;
-  let peakSamples = 0;
-  let peakBatches = 0;
-  let heap = 0;
-  try {
-    for (let pass = 0; pass <= PASSES; pass++) {
-      const sAug = createFlowStats();
-      const sBatch = createFlowStats();
-      const c0 = process.cpuUsage(); // the whole process: main thread and worker threads
-      const t0 = performance.now();
-      let n = 0;
-      const batches = fromImageFolder(DIR, { shuffle: true, seed: pass }).pipe(
-        augmentInPool({ augment: spec, pool, seed: pass, exactJpeg, stats: sAug }),
-        batchWithPrefetch({ batchSize: BATCH, prefetch: 2, stats: sBatch }),
-      );
-      for await (const b of pullValues(batches)) {
-        if (b.views.length !== 2 || b.views[0].shape[1] !== 96) throw new Error('unexpected batch shape');
-        n += b.size;
-        heap = Math.max(heap, process.memoryUsage().heapUsed);
-      }
-      const dt = (performance.now() - t0) / 1000;
-      const cu = process.cpuUsage(c0);
-      const cpu = (cu.user + cu.system) / 1000 / n;
-      if (n !== IMAGES) throw new Error(`got ${n} images, expected ${IMAGES}`);
-      const rate = n / dt;
-      console.log(`  contrastream${exactJpeg ? ' (exactJpeg)' : ''} pass ${pass}${pass === 0 ? ' (warm-up)' : ''}: ${rate.toFixed(0)} img/s (${dt.toFixed(2)} s, ${cpu.toFixed(2)} CPU ms/img)`);
-      if (pass > 0 && rate > best) {
-        best = rate;
-        cpuMs = cpu;
-      }
-      peakSamples = Math.max(peakSamples, sAug.peakInFlight);
-      peakBatches = Math.max(peakBatches, sBatch.peakInFlight);
-    }
-  } finally {
-    await pool.destroy();
-  }
-  return { best, cpuMs, peakSamples, peakBatches, heapMB: heap / 2 ** 20 };
+interface PassResult {
+  rate: number; // source images per second
+  cpuMs: number; // CPU ms per image (whole process / process tree)
 }
 
-function torchvision(): { rate: number; cpuMs: number } | undefined {
-  const py = '/usr/bin/python3';
-  const probe = spawnSync(py, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    console.log('torchvision: not available (/usr/bin/python3 -c "import torch, torchvision" failed); no ratio');
-    return undefined;
-  }
-  const r = spawnSync(py, [join(ROOT, 'bench', 'augment_torchvision.py'), DIR, '--workers', '2', '--batch', String(BATCH), '--passes', String(PASSES)], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 24,
-  });
-  if (r.status !== 0) {
-    console.log(`torchvision: run failed (${r.status}):\n${r.stderr}`);
-    return undefined;
-  }
-  const line = r.stdout.trim().split('\n').pop()!;
-  const res = JSON.parse(line) as { images_per_s: number; cpu_ms_per_image: number; torch: string; torchvision: string };
-  console.log(
-    `  torchvision ${res.torchvision} (torch ${res.torch}), DataLoader 2 workers: ${res.images_per_s.toFixed(0)} img/s ` +
-      `(best of ${PASSES}, ${res.cpu_ms_per_image.toFixed(2)} CPU ms/img)`,
+/** One pass of contrastream over the folder with a warm pool. */
+async function ourPass(pool: AugmentPool, pass: number, exactJpeg: boolean, peaks: { samples: number; batches: number; heap: number }): Promise<PassResult> {
+  const sAug = createFlowStats();
+  const sBatch = createFlowStats();
+  const c0 = process.cpuUsage(); // the whole process: main thread and worker threads
+  const t0 = performance.now();
+  let n = 0;
+  const batches = fromImageFolder(DIR, { shuffle: true, seed: pass }).pipe(
+    augmentInPool({ augment: spec, pool, seed: pass, exactJpeg, stats: sAug }),
+    batchWithPrefetch({ batchSize: BATCH, prefetch: 2, stats: sBatch }),
   );
-  return { rate: res.images_per_s, cpuMs: res.cpu_ms_per_image };
+  for await (const b of pullValues(batches)) {
+    if (b.views.length !== 2 || b.views[0].shape[1] !== 96) throw new Error('unexpected batch shape');
+    n += b.size;
+    peaks.heap = Math.max(peaks.heap, process.memoryUsage().heapUsed);
+  }
+  const dt = (performance.now() - t0) / 1000;
+  const cu = process.cpuUsage(c0);
+  if (n !== IMAGES) throw new Error(`got ${n} images, expected ${IMAGES}`);
+  peaks.samples = Math.max(peaks.samples, sAug.peakInFlight);
+  peaks.batches = Math.max(peaks.batches, sBatch.peakInFlight);
+  return { rate: n / dt, cpuMs: (cu.user + cu.system) / 1000 / n };
 }
+
+/** The torchvision reference as a child process serving one pass per request. */
+class Torchvision {
+  private lines: string[] = [];
+  private waiters: ((line: string) => void)[] = [];
+  private child: ChildProcessWithoutNullStreams;
+  info = '';
+
+  static available(): boolean {
+    return spawnSync('/usr/bin/python3', ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0;
+  }
+
+  constructor() {
+    this.child = spawn('/usr/bin/python3', [join(ROOT, 'bench', 'augment_torchvision.py'), DIR, '--workers', '2', '--batch', String(BATCH), '--serve']);
+    let buf = '';
+    this.child.stdout.setEncoding('utf8');
+    this.child.stdout.on('data', (chunk: string) => {
+      buf += chunk;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        const w = this.waiters.shift();
+        if (w) w(line);
+        else this.lines.push(line);
+      }
+    });
+    let err = '';
+    this.child.stderr.on('data', (d) => (err += d));
+    this.child.on('exit', (code) => {
+      for (const w of this.waiters.splice(0)) w(JSON.stringify({ error: `torchvision exited (${code}): ${err.slice(-2000)}` }));
+    });
+  }
+
+  private line(): Promise<string> {
+    const l = this.lines.shift();
+    return l !== undefined ? Promise.resolve(l) : new Promise((r) => this.waiters.push(r));
+  }
+
+  /** Waits for the child's warm-up pass. */
+  async ready(): Promise<void> {
+    const r = JSON.parse(await this.line());
+    if (r.error) throw new Error(r.error);
+    this.info = `torchvision ${r.torchvision} (torch ${r.torch}), DataLoader ${r.workers} workers`;
+  }
+
+  async pass(): Promise<PassResult> {
+    this.child.stdin.write('pass\n');
+    const r = JSON.parse(await this.line());
+    if (r.error) throw new Error(r.error);
+    return { rate: r.images_per_s, cpuMs: r.cpu_ms_per_image };
+  }
+
+  close(): void {
+    if (!this.child.stdin.writableEnded) this.child.stdin.end('quit\n');
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
 await generate();
 console.log(`two-view SimCLR augmentation, ${IMAGES} JPEG ${W}x${H} -> 2 x 96x96, batch ${BATCH}; pool ${POOL} workers, ${availableParallelism()} cores`);
-const a = await ours(false);
-const tv = flag('no-torch') ? undefined : torchvision();
-const b = flag('exact') ? await ours(true) : undefined;
-console.log('');
-console.log(
-  `contrastream: ${a.best.toFixed(0)} source img/s, ${a.cpuMs.toFixed(2)} CPU ms/img  ` +
-    `(peak in flight: ${a.peakSamples} samples in augmentInPool, ${a.peakBatches} batches; peak heap ${a.heapMB.toFixed(0)} MB)`,
-);
-if (b) console.log(`contrastream exactJpeg: ${b.best.toFixed(0)} source img/s, ${b.cpuMs.toFixed(2)} CPU ms/img`);
-if (tv !== undefined) {
-  console.log(`torchvision:  ${tv.rate.toFixed(0)} source img/s, ${tv.cpuMs.toFixed(2)} CPU ms/img`);
-  console.log(`ratio contrastream / torchvision: ${(a.best / tv.rate).toFixed(2)}x throughput, ${(tv.cpuMs / a.cpuMs).toFixed(2)}x CPU efficiency (images per CPU second)`);
+const pool = createAugmentPool({ size: POOL });
+const peaks = { samples: 0, batches: 0, heap: 0 };
+const tv = !flag('no-torch') && Torchvision.available() ? new Torchvision() : undefined;
+if (!flag('no-torch') && !tv) console.log('torchvision: not available (/usr/bin/python3 -c "import torch, torchvision" failed); no ratio');
+const ours: PassResult[] = [];
+const theirs: PassResult[] = [];
+try {
+  const warm = await ourPass(pool, 0, false, peaks);
+  console.log(`  contrastream warm-up: ${warm.rate.toFixed(0)} img/s`);
+  if (tv) {
+    await tv.ready();
+    console.log(`  ${tv.info}: warmed up`);
+  }
+  // Interleave the passes so that both sides see the same machine load (this machine is shared).
+  for (let pass = 1; pass <= PASSES; pass++) {
+    const a = await ourPass(pool, pass, false, peaks);
+    ours.push(a);
+    let line = `  pass ${pass}: contrastream ${a.rate.toFixed(0)} img/s (${a.cpuMs.toFixed(2)} CPU ms/img)`;
+    if (tv) {
+      const b = await tv.pass();
+      theirs.push(b);
+      line += `, torchvision ${b.rate.toFixed(0)} img/s (${b.cpuMs.toFixed(2)} CPU ms/img), ratio ${(a.rate / b.rate).toFixed(2)}x`;
+    }
+    console.log(line);
+  }
+  tv?.close();
+  let exact: PassResult[] = [];
+  if (flag('exact')) {
+    for (let pass = 1; pass <= PASSES; pass++) exact.push(await ourPass(pool, 100 + pass, true, peaks));
+  }
+  console.log('');
+  const rate = median(ours.map((r) => r.rate));
+  const cpu = median(ours.map((r) => r.cpuMs));
+  console.log(
+    `contrastream: ${rate.toFixed(0)} source img/s (median of ${PASSES}; best ${Math.max(...ours.map((r) => r.rate)).toFixed(0)}), ${cpu.toFixed(2)} CPU ms/img  ` +
+      `(peak in flight: ${peaks.samples} samples in augmentInPool, ${peaks.batches} batches; peak heap ${(peaks.heap / 2 ** 20).toFixed(0)} MB)`,
+  );
+  if (exact.length) console.log(`contrastream exactJpeg: ${median(exact.map((r) => r.rate)).toFixed(0)} source img/s, ${median(exact.map((r) => r.cpuMs)).toFixed(2)} CPU ms/img`);
+  if (tv) {
+    const trate = median(theirs.map((r) => r.rate));
+    const tcpu = median(theirs.map((r) => r.cpuMs));
+    console.log(`torchvision:  ${trate.toFixed(0)} source img/s (median of ${PASSES}), ${tcpu.toFixed(2)} CPU ms/img`);
+    console.log(
+      `ratio contrastream / torchvision: ${median(ours.map((r, i) => r.rate / theirs[i].rate)).toFixed(2)}x throughput (median of paired passes), ` +
+        `${(tcpu / cpu).toFixed(2)}x CPU efficiency (images per CPU second)`,
+    );
+  }
+} finally {
+  tv?.close();
+  await pool.destroy();
 }

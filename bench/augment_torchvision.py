@@ -13,7 +13,11 @@ DataLoader worker processes (user + system), so it does not depend on how loaded
 The first pass over the folder is a warm-up (page cache, worker start); `--passes` timed
 passes follow and the best one is reported.
 
-Usage: /usr/bin/python3 bench/augment_torchvision.py DIR [--workers 2] [--batch 256] [--passes 2]
+With --serve it runs one timed pass per line "pass" read from stdin (printing one JSON line
+each) until "quit", so that a caller can interleave its own passes with these (bench/augment.ts
+does, to compare under the same machine load).
+
+Usage: /usr/bin/python3 bench/augment_torchvision.py DIR [--workers 2] [--batch 256] [--passes 2] [--serve]
 """
 import argparse
 import json
@@ -72,6 +76,7 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--passes", type=int, default=2)
     ap.add_argument("--size", type=int, default=96)
+    ap.add_argument("--serve", action="store_true")
     args = ap.parse_args()
 
     # Workers are single-threaded torch processes (DataLoader sets 1 thread in each); the
@@ -114,6 +119,15 @@ def main():
         return n, dt, cpu_seconds(pids) - c0
 
     one_pass()  # warm-up
+    info = {"workers": args.workers, "batch": args.batch, "torch": torch.__version__, "torchvision": __import__("torchvision").__version__}
+    if args.serve:
+        print(json.dumps({"ready": True, **info}), flush=True)
+        for line in sys.stdin:
+            if line.strip() != "pass":
+                break
+            n, dt, cpu = one_pass()
+            print(json.dumps({"images_per_s": n / dt, "images": n, "seconds": dt, "cpu_ms_per_image": 1000 * cpu / n, **info}), flush=True)
+        return
     best = None
     for _ in range(args.passes):
         n, dt, cpu = one_pass()

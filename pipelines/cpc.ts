@@ -30,27 +30,34 @@
  *   stride 32 on 256 px crops), so the grid spans a 28 px crop exactly.
  * - Patch encoder: the 6-conv CNN (ResNet-18/50 with `encoder`; the paper: ResNet-101 v2,
  *   CPC v2: ResNet-161) with global average pooling to D = 128 per patch, z = its output.
- *   It keeps batch normalisation (CPC v2 replaces it with layer norm, since batch statistics
- *   let patches of one image share information); the statistics here pool N G^2 patches of
- *   many images, which makes that leak small, and no layer-norm module exists yet.
- * - Context network: residual masked-convolution blocks (PixelCNN-style, as both papers), 2
+ *   It keeps batch normalisation. CPC v2 replaces it with layer norm: batch statistics make
+ *   patches depend on each other, which a large model can exploit to see past the causal
+ *   receptive field. Here the statistics pool N G^2 patches of many images, which keeps that
+ *   leak small, and no layer-norm module exists yet.
+ * - Context network: residual masked-convolution blocks (PixelCNN-style, as the papers), 2
  *   blocks of 3 x 3 kernels that see the current row and the 2 above (src/models/
- *   maskedConvContext.ts), no BN. Only top-to-bottom prediction (CPC v2 also predicts
- *   bottom-up and sideways).
+ *   maskedConvContext.ts), no BN. A GRU over the rows was the alternative; the masked conv also
+ *   mixes neighbouring columns and needs no sequential loop. Only top-to-bottom prediction
+ *   (CPC v2 also predicts bottom-up, from contexts in both directions).
  * - Offsets k = 2, 3, 4: with 50% overlap the patch 1 row below shares half its pixels with
  *   row t, which copying low-level content solves; from k = 2 the target does not overlap the
  *   context row. The paper predicts up to 5 rows ahead on 7 rows; 6 rows leave k <= 4 with at
  *   least 2 rows of targets.
  * - Score: the paper's log-bilinear z^T W_k c (no normalisation, tau = 1) by default; set
  *   `normalize: true` and a temperature for the cosine variant.
- * - Per-patch augmentation of CPC v2 (colour dropping, per-patch flips) is not done: one
- *   RandomResizedCrop (0.5-1) and a flip per image (the cpc preset).
+ * - CPC v2's per-patch augmentation (colour dropping, random flips per patch) is not done: one
+ *   RandomResizedCrop (0.5-1) and a flip per image (the cpc preset); the preset has no
+ *   per-patch transform yet.
  * - Adam (as both papers) with a cosine schedule and a short linear warmup, sized for short
- *   runs; lr 1e-3 (the papers: 2e-4 at batch 512 for far longer).
- * - Features for kNN/downstream: the patch encodings z mean-pooled over the grid (as CPC v2's
- *   linear evaluation; `features: 'c'` pools the context instead, as CPC v1). On eval images
- *   the grid is cut from the whole image, resized to the grid span if needed (the training crop
- *   is resized to the span the same way).
+ *   runs; lr 3e-3 (the papers: 2e-4 at batch 512 for far longer): after one epoch on 6k images
+ *   it gave a better kNN than 1e-3 (58.2% vs 56.5% with context features, 3k-image bank).
+ * - Features for kNN/downstream: the context c mean-pooled over the grid (as CPC v1's linear
+ *   evaluation); `features: 'z'` pools the patch encodings instead (about 3-4 points lower
+ *   here after one epoch). On eval images the grid is cut from the whole image, resized to the
+ *   grid span if needed (the training crop is resized to the span the same way).
+ *
+ * Measured on 6k Fashion-MNIST images (kNN k=200, 6k bank / 1k test): 63.5% after 1 epoch,
+ * 67.2% after 3 (still rising); raw pixels 70.4%.
  *
  * State: none beyond the weights (no bank or queue).
  */
@@ -95,9 +102,9 @@ export interface CpcConfig {
   temperature: number;
   /** L2-normalise predictions and targets (cosine score). Paper: false. Default false. */
   normalize: boolean;
-  /** What is mean-pooled for features(): 'z' (patch encodings, CPC v2) or 'c' (context, CPC v1). Default 'z'. */
+  /** What is mean-pooled for features(): 'c' (context, CPC v1) or 'z' (patch encodings). Default 'c'. */
   features: 'z' | 'c';
-  /** Adam learning rate. Papers: 2e-4; default 1e-3. */
+  /** Adam learning rate. Papers: 2e-4; default 3e-3. */
   lr: number;
   /** Adam L2 weight decay. Papers: none; default 0. */
   weightDecay: number;
@@ -119,8 +126,8 @@ export const CPC_DEFAULTS: CpcConfig = {
   offsets: [2, 3, 4],
   temperature: 1,
   normalize: false,
-  features: 'z',
-  lr: 1e-3,
+  features: 'c',
+  lr: 3e-3,
   weightDecay: 0,
   warmupEpochs: 0.1,
   cropScale: [0.5, 1],

@@ -31,18 +31,20 @@ interface State {
   outputs: ViewArray[];
 }
 
-const tableCache = new Map<string, Float32Array[]>();
+// Normalisation tables per transform object and channel count (specs are reused for every
+// sample; a structured-cloned spec in a worker is one object per task).
+const tableCache = new WeakMap<object, Float32Array[][]>();
 
-function tablesFor(mean: readonly number[], std: readonly number[], channels: number): Float32Array[] {
-  const key = `${mean.join(',')}|${std.join(',')}|${channels}`;
-  let t = tableCache.get(key);
-  if (!t) {
-    t = normalizeTables(mean, std, channels);
-    if (tableCache.size > 64) tableCache.clear();
-    tableCache.set(key, t);
+function tablesFor(t: { mean: readonly number[]; std: readonly number[] }, channels: number): Float32Array[] {
+  let byC = tableCache.get(t);
+  if (!byC) {
+    byC = [];
+    tableCache.set(t, byC);
   }
-  return t;
+  return (byC[channels] ??= normalizeTables(t.mean, t.std, channels));
 }
+
+const order = new Int32Array(4);
 
 /** The uint8 pixels of the state, copying the source image (it is shared by all views). */
 function materialize(s: State): Uint8Array {
@@ -115,7 +117,14 @@ function apply(t: Transform, s: State, rng: Rng): void {
       return;
     }
     case 'colorJitter': {
-      const order = rng.permutation(4);
+      // torch.randperm(4): Fisher-Yates with the same draws as Rng.permutation, no allocation
+      for (let i = 0; i < 4; i++) order[i] = i;
+      for (let i = 3; i > 0; i--) {
+        const j = rng.int(0, i + 1);
+        const tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+      }
       const b = t.brightness ? rng.uniform(t.brightness[0], t.brightness[1]) : -1;
       const c = t.contrast ? rng.uniform(t.contrast[0], t.contrast[1]) : -1;
       const sat = t.saturation ? rng.uniform(t.saturation[0], t.saturation[1]) : -1;
@@ -155,7 +164,7 @@ function apply(t: Transform, s: State, rng: Rng): void {
     case 'normalize': {
       const px = materialize(s);
       const out = new Float32Array(s.w * s.h * s.c);
-      normalizeToFloat(px, s.w * s.h, s.c, tablesFor(t.mean, t.std, s.c), out);
+      normalizeToFloat(px, s.w * s.h, s.c, tablesFor(t, s.c), out);
       s.f32 = out;
       s.u8 = null;
       return;

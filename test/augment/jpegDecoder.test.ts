@@ -1,4 +1,8 @@
 import { describe, it, expect } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { decodeJpeg, parseJpeg, readJpegHeader, JpegFormatError, JpegUnsupportedError } from '../../src/internal/jpegDecoder.ts';
 import { JpegSourceImage, PixelImage } from '../../src/augment/sourceImage.ts';
@@ -38,6 +42,22 @@ describe('jpegDecoder', () => {
       }
     });
   }
+
+  const ffmpeg = existsSync('/usr/bin/ffmpeg');
+  it.skipIf(!ffmpeg)('handles restart markers (ffmpeg MJPEG slices write DRI/RSTn)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'contrastream-rst-'));
+    try {
+      const file = join(dir, 'rst.jpg');
+      const r = spawnSync('/usr/bin/ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=s=72x40', '-frames:v', '1', '-pix_fmt', 'yuvj420p', '-slices', '4', '-threads', '2', file]);
+      expect(r.status).toBe(0);
+      const buf = readFileSync(file);
+      expect(buf.indexOf(Buffer.from([0xff, 0xdd]))).toBeGreaterThan(0); // DRI present
+      const ref = await sharpRaw(buf);
+      expect(Buffer.from(decodeJpeg(buf).pixels).equals(Buffer.from(ref.data))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('reads the frame header without decoding', async () => {
     const buf = await encode(smoothImage(3, 50, 20, 3), 50, 20, 3, 'jpeg', { progressive: true });

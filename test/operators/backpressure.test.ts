@@ -14,7 +14,7 @@ import { DataSource } from '../../src/sources/DataSource.ts';
 import type { Sample } from '../../src/data.ts';
 import { lastValueFrom, take, toArray } from 'rxjs';
 
-const pool = createAugmentPool({ size: 2 });
+const pool = createAugmentPool({ size: 1 });
 afterAll(() => pool.destroy());
 
 describe('bounded flow', () => {

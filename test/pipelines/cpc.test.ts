@@ -10,7 +10,7 @@ import { smokeRun, lossTrend } from './support.ts';
 describe('pipelines/cpc', () => {
   it('trains a few steps: finite, decreasing loss, no tensor leak', async () => {
     // 16 px images: grid 6 of 4 px patches at stride 2 spans 14 px; eval resizes 16 -> 14.
-    const r = await smokeRun(cpc, { overrides: { lr: 2e-3, warmupEpochs: 0 } });
+    const r = await smokeRun(cpc, { overrides: { warmupEpochs: 0 } });
     expect(r.reports.length).toBe(24);
     for (const s of r.reports) expect(Number.isFinite(s.loss)).toBe(true);
     const { first, last } = lossTrend(r.reports);
@@ -20,10 +20,10 @@ describe('pipelines/cpc', () => {
     expect(r.tensorsAfterEval).toBe(r.tensorsAfterFirstEpoch);
   });
 
-  it('context features (features: c) work too', async () => {
-    const r = await smokeRun(cpc, { epochs: 1, overrides: { features: 'c', contextDim: 32 } });
+  it('patch-encoding features (features: z) work too', async () => {
+    const r = await smokeRun(cpc, { epochs: 1, overrides: { features: 'z', contextDim: 32 } });
     expect(r.reports.length).toBe(4);
-    expect(r.featureShape).toEqual([4, 32]);
+    expect(r.featureShape).toEqual([4, 128]);
     expect(tf.memory().numTensors).toBe(r.before);
   });
 
