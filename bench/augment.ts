@@ -15,6 +15,10 @@
  * each side, the timed passes alternate (ours, theirs, ours, ...) so that both see the same
  * machine load; the ratio is the median of the paired ratios. CPU ms per image (all threads /
  * processes) is printed too: it depends much less on other load than images per second.
+ *
+ * The kernels are native (native/src/augment.cc: libjpeg-turbo decode, AVX-512 resample and
+ * colour ops, bit-identical to the TypeScript ones) when the addon is built; run with
+ * CONTRASTREAM_NATIVE=0 to measure the TypeScript kernels.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
@@ -29,6 +33,7 @@ import { createAugmentPool, type AugmentPool } from '../src/augment/createAugmen
 import { simclr } from '../src/augment/presets.ts';
 import { Rng } from '../src/internal/prng.ts';
 import { pullValues } from '../src/sources/DataSource.ts';
+import { nativeAugmentStatus } from '../src/augment/nativeKernels.ts';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -178,6 +183,7 @@ const median = (xs: number[]) => {
 
 await generate();
 console.log(`two-view SimCLR augmentation, ${IMAGES} JPEG ${W}x${H} -> 2 x 96x96, batch ${BATCH}; pool ${POOL} workers, ${availableParallelism()} cores`);
+console.log(`augmentation kernels: ${nativeAugmentStatus()} (CONTRASTREAM_NATIVE=0 for the TypeScript ones)`);
 const pool = createAugmentPool({ size: POOL });
 const peaks = { samples: 0, batches: 0, heap: 0 };
 const tv = !flag('no-torch') && Torchvision.available() ? new Torchvision() : undefined;

@@ -71,7 +71,7 @@ import { CMC_LAB_MEAN, CMC_LAB_STD } from '../src/augment/lab.ts';
 import { linearProjection } from '../src/models/linearProjection.ts';
 import { l2Normalize } from '../src/models/l2Normalize.ts';
 import { cmcLoss, estimateCmcNormalizers, type CmcMemory } from '../src/losses/cmcLoss.ts';
-import { MemoryBank } from '../src/memory/MemoryBank.ts';
+import { MemoryBank, type MemoryBankState } from '../src/memory/MemoryBank.ts';
 import { updateMemoryBank } from '../src/memory/updateMemoryBank.ts';
 import { sgd } from '../src/optim/sgd.ts';
 import { cosineWithWarmup } from '../src/optim/cosineWithWarmup.ts';
@@ -233,8 +233,11 @@ export default definePipeline<CmcConfig>({
     });
     const model = new ModuleBundle(named);
     // One bank per view.
-    const banks = viewNames.map((_, v) => new MemoryBank({ size: n, dim: config.featureDim, momentum: config.bankMomentum, seed: ctx.seed + 100 + v }));
-    let normalizers: number[][] | undefined; // Z_ij of the NCE form, from the first batch
+    const restored = ctx.restoredState as { memoryBanks: MemoryBankState[]; nceNormalizers: number[][] | null } | undefined;
+    const banks = viewNames.map((_, v) =>
+      restored ? MemoryBank.fromState(restored.memoryBanks[v]) : new MemoryBank({ size: n, dim: config.featureDim, momentum: config.bankMomentum, seed: ctx.seed + 100 + v }),
+    );
+    let normalizers: number[][] | undefined = restored?.nceNormalizers ?? undefined; // Z_ij of the NCE form, from the first batch
     const optimizer = sgd({
       lr: cosineWithWarmup({ baseLr: config.lr, warmupSteps: Math.min(ctx.totalSteps, Math.round(config.warmupEpochs * ctx.stepsPerEpoch)), totalSteps: ctx.totalSteps }),
       momentum: config.momentum,
@@ -257,6 +260,7 @@ export default definePipeline<CmcConfig>({
       toTensorBatch(), // views: [B, S, S, 1] + [B, S, S, 2] (Lab) or [B, S, S, 1] (grayscale)
       trainEach<TensorBatch>({
         params: model,
+        firstStep: ctx.firstStep,
         optimizer,
         loss: (b) => {
           const x = splitViews(b); // M x [B, S, S, C_v]
@@ -293,13 +297,11 @@ export default definePipeline<CmcConfig>({
       modules: named,
       optimizer,
       features,
-      // Throws StateError while bank updates are pending (they are flushed when `steps` completes).
-      state: () => ({
-        views: viewNames,
-        memoryBanks: banks.map((bank) => bank.state()),
-        nceNormalizers: normalizers ?? null,
-        negatives: k,
-      }),
+      // Between steps (checkpoints): with bank updates pending, a promise that waits for them first.
+      state: () => {
+        const read = () => ({ views: viewNames, memoryBanks: banks.map((bank) => bank.state()), nceNormalizers: normalizers ?? null, negatives: k });
+        return banks.every((bank) => bank.pendingUpdates === 0) ? read() : Promise.all(banks.map((bank) => bank.flush())).then(read);
+      },
       dispose: () => {
         model.dispose();
         optimizer.dispose?.();

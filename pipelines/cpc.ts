@@ -305,6 +305,7 @@ export default definePipeline<CpcConfig>({
       toTensorBatch(), // views[0]: [N, G^2, P, P, C]
       trainEach<TensorBatch>({
         params: model,
+        firstStep: ctx.firstStep,
         optimizer,
         loss: (b) => {
           const x = b.views[0]; // [N, G^2, P, P, C]

@@ -16,17 +16,29 @@
  *          -> trainEach(NCE(v [B, D], bank rows [B, D], K bank samples [K, D]; Z) [+ proximal])
  *          -> updateMemoryBank(v) -> step reports
  *
- * Known behaviour on small data (measured on the 6k Fashion-MNIST subset; see the PR notes):
- * the defaults are the paper's and they do NOT learn good features in a few epochs there. Until
- * an image is revisited (one epoch) its positive is its random initial row, and the NCE noise
- * term pushes every v away from the rows written so far; with nearly collinear initial features
- * (batch cosine ~0.85 for the 6-conv CNN) this rotates the common direction of all features
- * instead of spreading them, so one epoch later an image's own row is *less* similar to it than
- * random rows are (positive cosine -0.13 vs noise 0.38 at epoch 2). The loss grows to the
- * hundreds or thousands and the kNN accuracy falls below that of the random initial encoder.
- * tau 0.1-0.2, lower lr, the proximal term, momentum 0 or the exact softmax lessen it but do not
- * fix it. The paper trains 200 epochs on 1.28M images, where the bank fills ~5000x slower per
- * step.
+ * Verified against the reference (lemniscate.pytorch NCEAverage / NCECriterion / main.py):
+ * - Alignment: the bank rows read and written are those of the batch's dataset indices through
+ *   augmentInPool, batching and per-epoch shuffling (checked with images whose pixels encode
+ *   their index).
+ * - Z = n * mean(exp(v.f/tau)) over the first batch's B(K+1) pairs, then fixed (NCEAverage:
+ *   `Z = out.mean() * outputSize`); the loss is NCECriterion's
+ *   -[log P_m/(P_m + K P_n) + sum_K log K P_n/(P_m' + K P_n)], P_n = 1/n, as a log-sigmoid
+ *   (test/losses: the slow loop reference; test/losses/plantedBugs: mutants of it are caught).
+ * - The bank update uses the features v of the step (computed in its forward pass), as the
+ *   reference does in NCEFunction.backward, applied after the optimizer step in step order.
+ *
+ * Known behaviour in short runs (measured on Fashion-MNIST; the bench's numbers are in the PR
+ * notes). Every image is seen once per epoch, so in the first epoch its positive is still its
+ * random initial row: the first epoch has no alignment signal, only repulsion from the rows
+ * written so far. The paper trains 200 epochs, where this is noise; in 1-2 epochs it dominates.
+ * Worse, the randomly initialised 6-conv CNN maps all images to nearly the same direction (batch
+ * cosine ~0.85 after ReLU + global pooling + the linear layer, whose bias takes the common part
+ * of the gradient): with the paper's head, the rows written in epoch 1 are one direction, Z
+ * (estimated from the random rows) is off by orders of magnitude for them, the noise term
+ * (h ~ 1 for every noise row) swamps the positive, and the features collapse (kNN 23% on the 6k
+ * subset after 2 epochs, below the random encoder). Hence `projectionBatchNorm` (below); with
+ * it the batch cosine starts at ~0 and the same run reaches 51%. It is still far below the other
+ * methods after 1-2 epochs; `objective: 'softmax'` (the paper's Eq. 2) and more epochs help.
  *
  * Deviations from the paper / reference code:
  * - Negatives: one uniform draw of K rows per step, shared by the whole batch ([K, D]; the
@@ -45,6 +57,9 @@
  *   with `encoder`); kNN evaluation uses the encoder's pooled features, before the linear layer.
  * - Augmentation is the reference's (RandomResizedCrop 0.2-1, grayscale 0.2, jitter 0.4, flip);
  *   on 1-channel data the colour steps reduce to brightness/contrast.
+ * - `projectionBatchNorm` (default on): BN without affine on the 128-d output of the linear
+ *   layer, before the L2 normalisation. It centres the features over the batch, which removes
+ *   the common direction of the random encoder's features (see above). The paper: none.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { map } from 'rxjs';
@@ -55,11 +70,13 @@ import { toTensorBatch } from '../src/operators/toTensorBatch.ts';
 import { trainEach } from '../src/operators/trainEach.ts';
 import { instDisc as instDiscAugment } from '../src/augment/presets.ts';
 import { linearProjection } from '../src/models/linearProjection.ts';
+import { BatchNorm } from '../src/models/batchNorm.ts';
+import type { Module } from '../src/models/module.ts';
 import { l2Normalize } from '../src/models/l2Normalize.ts';
 import { nceLoss, estimateNceNormalizer } from '../src/losses/nceLoss.ts';
 import { infoNceLossFromLogits } from '../src/losses/infoNceLoss.ts';
 import { proximalLoss } from '../src/losses/proximalLoss.ts';
-import { MemoryBank } from '../src/memory/MemoryBank.ts';
+import { MemoryBank, type MemoryBankState } from '../src/memory/MemoryBank.ts';
 import { updateMemoryBank } from '../src/memory/updateMemoryBank.ts';
 import { sgd } from '../src/optim/sgd.ts';
 import { cosineWithWarmup } from '../src/optim/cosineWithWarmup.ts';
@@ -76,6 +93,11 @@ export interface InstDiscConfig {
   batchSize: number;
   /** Width of v and of the bank rows. Paper: 128. Default 128. */
   featureDim: number;
+  /**
+   * Batch-normalise the 128-d projection (no affine) before the L2 normalisation, which centres
+   * the features over the batch. Paper: no. Default true: see the header (collinear features).
+   */
+  projectionBatchNorm: boolean;
   /**
    * 'nce': NCE with K noise samples and Z fixed from the first batch (the paper's Sec. 3.2, its
    * ImageNet runs). 'softmax': the exact non-parametric softmax over all n bank rows (the paper's
@@ -110,6 +132,7 @@ export const INSTDISC_DEFAULTS: InstDiscConfig = {
   imageSize: null,
   batchSize: 256,
   featureDim: 128,
+  projectionBatchNorm: true,
   objective: 'nce',
   negatives: 4096,
   sharedNegatives: true,
@@ -150,8 +173,13 @@ export default definePipeline<InstDiscConfig>({
     const { mean, std } = defaultNormalization(channels);
     const f = buildEncoder(config.encoder, channels, imageSize, ctx.seed);
     const fc = linearProjection({ inDim: f.dim, outDim: config.featureDim, seed: ctx.seed + 1 });
-    const model = new ModuleBundle({ encoder: f.module, fc });
-    const bank = new MemoryBank({ size: n, dim: config.featureDim, momentum: config.bankMomentum, seed: ctx.seed + 2 });
+    const bn = config.projectionBatchNorm ? new BatchNorm({ numFeatures: config.featureDim, affine: false }) : undefined;
+    const modules: Record<string, Module> = bn ? { encoder: f.module, fc, bn } : { encoder: f.module, fc };
+    const model = new ModuleBundle(modules);
+    const restored = ctx.restoredState as { memoryBank: MemoryBankState; nceNormalizer: number | null } | undefined;
+    const bank = restored
+      ? MemoryBank.fromState(restored.memoryBank)
+      : new MemoryBank({ size: n, dim: config.featureDim, momentum: config.bankMomentum, seed: ctx.seed + 2 });
     const lr = (config.lr * batchSize) / 256;
     const optimizer = sgd({
       lr: cosineWithWarmup({ baseLr: lr, warmupSteps: Math.min(ctx.totalSteps, Math.round(config.warmupEpochs * ctx.stepsPerEpoch)), totalSteps: ctx.totalSteps }),
@@ -159,7 +187,7 @@ export default definePipeline<InstDiscConfig>({
       weightDecay: config.weightDecay,
     });
     // Z of the NCE: estimated once, from the first batch (as the paper), then a constant.
-    let normalizer: number | undefined;
+    let normalizer: number | undefined = restored?.nceNormalizer ?? undefined;
     const allRows = Int32Array.from({ length: n }, (_, i) => i);
 
     const steps = ctx.source.pipe(
@@ -172,10 +200,12 @@ export default definePipeline<InstDiscConfig>({
       toTensorBatch(), // views: [B, S, S, C]
       trainEach<TensorBatch>({
         params: model,
+        firstStep: ctx.firstStep,
         optimizer,
         loss: (b) => {
           const h = f.module.forward(b.views[0], { training: true }); // [B, 128]
-          const v = l2Normalize(fc.forward(h, { training: true })); // [B, D] unit
+          const p = fc.forward(h, { training: true }); // [B, D]
+          const v = l2Normalize((bn ? bn.forward(p, { training: true }) : p) as tf.Tensor2D); // [B, D] unit
           if (config.objective === 'softmax') {
             // The exact non-parametric softmax P(i|v) over all n rows; the positive is row i.
             const logits = tf.div(tf.matMul(v, bank.rows(allRows), false, true), config.temperature) as tf.Tensor2D; // [B, n]
@@ -207,11 +237,14 @@ export default definePipeline<InstDiscConfig>({
     return {
       steps,
       imageSize,
-      modules: { encoder: f.module, fc },
+      modules,
       optimizer,
       features: (images) => tf.tidy(() => f.module.forward(normalizeImages(images, mean, std), { training: false }) as tf.Tensor2D),
-      // Throws StateError while bank updates are pending (they are flushed when `steps` completes).
-      state: () => ({ memoryBank: bank.state(), nceNormalizer: normalizer ?? null, negatives: k }),
+      // Between steps (checkpoints): with bank updates pending, a promise that waits for them first.
+      state: () => {
+        const read = () => ({ memoryBank: bank.state(), nceNormalizer: normalizer ?? null, negatives: k });
+        return bank.pendingUpdates === 0 ? read() : bank.flush().then(read);
+      },
       dispose: () => {
         model.dispose();
         optimizer.dispose?.();

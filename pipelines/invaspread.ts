@@ -107,6 +107,7 @@ export default definePipeline<InvaSpreadConfig>({
       toTensorBatch(), // views: 2 x [B, S, S, C]
       trainEach<TensorBatch>({
         params: model,
+        firstStep: ctx.firstStep,
         optimizer,
         loss: (b) => {
           const x = tf.concat(b.views, 0) as tf.Tensor4D; // [2B, S, S, C]

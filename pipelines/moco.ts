@@ -57,9 +57,9 @@ import { mlpProjection } from '../src/models/mlpProjection.ts';
 import { l2Normalize } from '../src/models/l2Normalize.ts';
 import type { Module } from '../src/models/module.ts';
 import { infoNceLoss } from '../src/losses/infoNceLoss.ts';
-import { KeyQueue } from '../src/memory/KeyQueue.ts';
+import { KeyQueue, type KeyQueueState } from '../src/memory/KeyQueue.ts';
 import { updateKeyQueue } from '../src/memory/updateKeyQueue.ts';
-import { MomentumEncoder } from '../src/memory/MomentumEncoder.ts';
+import { MomentumEncoder, type MomentumEncoderState } from '../src/memory/MomentumEncoder.ts';
 import { updateMomentumEncoder } from '../src/memory/updateMomentumEncoder.ts';
 import { sgd } from '../src/optim/sgd.ts';
 import { cosineWithWarmup } from '../src/optim/cosineWithWarmup.ts';
@@ -222,7 +222,11 @@ export default definePipeline<MocoConfig>({
     tf.tidy(() => query.namedWeights().forEach((v, name) => (keyWeights.get(name) as tf.Variable).assign(v)));
     const [qVars, kVars] = pairVariables(query, key);
     const momentumEncoder = new MomentumEncoder(qVars, kVars, { momentum: config.keyMomentum });
-    const queue = new KeyQueue({ size: r.queueSize, dim: config.projectionDim, batchSize: b, seed: ctx.seed + 2 });
+    const restored = ctx.restoredState as { queue: KeyQueueState; momentumEncoder: MomentumEncoderState; shuffleRng?: number } | undefined;
+    if (restored) momentumEncoder.loadState(restored.momentumEncoder);
+    const queue = restored
+      ? KeyQueue.fromState(restored.queue)
+      : new KeyQueue({ size: r.queueSize, dim: config.projectionDim, batchSize: b, seed: ctx.seed + 2 });
 
     const baseLr = (config.lr * b) / 256;
     const warmup = Math.min(ctx.totalSteps, Math.round(config.warmupEpochs * ctx.stepsPerEpoch));
@@ -238,6 +242,7 @@ export default definePipeline<MocoConfig>({
 
     const augment = (r.augPlus ? mocoV2Augment : mocoV1Augment)({ size: imageSize, scale: config.cropScale, mean, std });
     const rng = new SeededRng(ctx.seed + 3); // key-batch shuffles of the emulated shuffling BN
+    if (restored?.shuffleRng !== undefined) rng.setState(restored.shuffleRng);
     const shuffled = (): Int32Array | undefined => {
       if (groups === 1) return undefined;
       const p = Int32Array.from({ length: b }, (_, i) => i);
@@ -255,6 +260,7 @@ export default definePipeline<MocoConfig>({
       batchWithPrefetch({ batchSize: b, prefetch: 2, dropLast: true }),
       toTensorBatch(), // views: 2 x [B, S, S, C]
       trainEach<TensorBatch>({
+        firstStep: ctx.firstStep,
         params: query, // only theta_q is trained; no gradient reaches theta_k (it is not a variable of the step)
         optimizer,
         loss: (batch) => {
@@ -277,7 +283,7 @@ export default definePipeline<MocoConfig>({
       modules: { encoder: fQ.module, head: gQ, keyEncoder: fK.module, keyHead: gK },
       optimizer,
       features: (images) => tf.tidy(() => fQ.module.forward(normalizeImages(images, mean, std), { training: false }) as tf.Tensor2D),
-      state: () => ({ queue: queue.state(), momentumEncoder: momentumEncoder.state(), resolved: r }),
+      state: () => ({ queue: queue.state(), momentumEncoder: momentumEncoder.state(), shuffleRng: rng.state, resolved: r }),
       dispose: () => {
         query.dispose();
         key.dispose();

@@ -103,6 +103,7 @@ export default definePipeline<SimclrConfig>({
       toTensorBatch(), // views: 2 x [N, S, S, C]
       trainEach<TensorBatch>({
         params: model,
+        firstStep: ctx.firstStep,
         optimizer,
         loss: (b) => {
           const x = tf.concat(b.views, 0) as tf.Tensor4D; // [2N, S, S, C]

@@ -112,7 +112,7 @@ function directBuild(cxx, prefix) {
   const defines = (t.defines ?? []).map((d) => `-D${d}`);
   mkdirSync(dirname(out), { recursive: true });
   const args = [...flags, ...defines, '-fPIC', '-shared', '-pthread', `-I${join(prefix, 'include', 'node')}`,
-    ...t.sources.map((s) => join(root, s)), '-o', out];
+    ...t.sources.map((s) => join(root, s)), ...(t.libraries ?? []), '-o', out];
   return run(cxx, args);
 }
 

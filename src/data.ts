@@ -156,3 +156,51 @@ export class DataFormatError extends ContrastreamError {
 
 /** Samples in one batch have different view shapes. */
 export class BatchShapeError extends ContrastreamError {}
+
+/**
+ * Too many samples failed in a row (corrupt files, a dead mount, a wrong folder): the stream
+ * stops instead of skipping its way through a broken dataset. Names the last failures.
+ */
+export class TooManyFailuresError extends ContrastreamError {
+  /** Consecutive failures when the stream stopped (= the cap). */
+  readonly consecutive: number;
+  /** The last failures (at most 5), oldest first. */
+  readonly failures: readonly SampleError[];
+  constructor(where: string, consecutive: number, failures: readonly SampleError[]) {
+    const last = failures.at(-1);
+    const names = failures.map((f) => (f.path !== undefined ? `'${f.path}'` : `#${f.index}`)).join(', ');
+    super(
+      `${where}: ${consecutive} samples failed in a row (last: ${names}); stopping. ` +
+        `Last error: ${last?.message ?? 'unknown'} ` +
+        'Check the dataset path and files, or raise maxConsecutiveFailures.',
+      { cause: last },
+    );
+    this.consecutive = consecutive;
+    this.failures = failures;
+  }
+}
+
+/** How a worker task failed. */
+export type WorkerFailure = 'exit' | 'out-of-memory' | 'timeout' | 'init' | 'aborted' | 'destroyed' | 'crash';
+
+/**
+ * A worker thread of the augmentation pool failed while running a task: it exited, ran out of
+ * its heap (resourceLimits), exceeded the per-task timeout, or could not start. Only the tasks
+ * it was running fail; the pool replaces the worker (except for `init`, which is permanent).
+ */
+export class WorkerError extends ContrastreamError {
+  readonly kind: WorkerFailure;
+  constructor(kind: WorkerFailure, message: string, options?: { cause?: unknown }) {
+    const hint: Record<WorkerFailure, string> = {
+      exit: 'The worker thread exited; the pool started a new one.',
+      'out-of-memory': 'Raise the pool resourceLimits (maxOldGenerationSizeMb) or lower maxInputPixels / chunkSize.',
+      timeout: 'The task exceeded taskTimeoutMs; the worker was terminated and replaced. Raise taskTimeoutMs for very large images.',
+      init: 'The worker module failed to load; fix the error above (missing module, native addon) and restart.',
+      aborted: 'The task was aborted by its signal.',
+      destroyed: 'The pool was destroyed; create a new one.',
+      crash: 'The worker thread failed; the pool started a new one.',
+    };
+    super(`augmentation worker ${kind}: ${message}. ${hint[kind]}`, options);
+    this.kind = kind;
+  }
+}

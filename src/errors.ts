@@ -78,3 +78,22 @@ export class DivergenceError extends ContrastreamError {
     this.what = what;
   }
 }
+
+/** A run folder holds no checkpoint to resume or load from. Names the folder. */
+export class NoCheckpointError extends ContrastreamError {
+  readonly dir: string;
+  constructor(dir: string) {
+    super(`no checkpoint in ${dir}: the run saved none yet (checkpoints are written every --checkpoint-every steps, at the end and on Ctrl-C). Start the run again with 'run'.`);
+    this.dir = dir;
+  }
+}
+
+/** A checkpoint (or a run folder's file) is truncated, corrupt or does not fit the pipeline. Names the file. */
+export class CheckpointError extends ContrastreamError {
+  /** Path of the bad file or folder. */
+  readonly file: string;
+  constructor(file: string, problem: string, options?: { cause?: unknown }) {
+    super(`${file}: ${problem}`, options);
+    this.file = file;
+  }
+}

@@ -252,6 +252,12 @@ napi_value BatchNormTrainGrad(napi_env env, napi_callback_info info) {
 
 #define CS_DECLARE(name, fn) {name, nullptr, fn, nullptr, nullptr, nullptr, napi_default, nullptr}
 
+}  // namespace
+
+void cs_augment_init(napi_env env, napi_value exports);  // augment.cc
+
+namespace {
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       CS_DECLARE("info", Info),
@@ -264,6 +270,7 @@ napi_value Init(napi_env env, napi_value exports) {
       CS_DECLARE("batchNormTrainGrad", BatchNormTrainGrad),
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  cs_augment_init(env, exports);
   return exports;
 }
 

@@ -55,8 +55,21 @@ function materialize(s: State): Uint8Array {
   return s.u8!;
 }
 
+// Two per-thread buffers for resized views (alternating, so that a resize can read the
+// previous one); a view that ends as uint8 in one of them is copied out (see applyAugment).
+// Saves an allocation per view: typed arrays live outside the JS heap and their churn drives
+// full garbage collections.
+const resizeScratch: Uint8Array[] = [new Uint8Array(0), new Uint8Array(0)];
+
+function isScratch(a: Uint8Array | null): boolean {
+  return a !== null && (a.buffer === resizeScratch[0].buffer || a.buffer === resizeScratch[1].buffer);
+}
+
 function resizeTo(s: State, box: CropBox, outW: number, outH: number): void {
-  const out = new Uint8Array(outW * outH * s.c);
+  const need = outW * outH * s.c;
+  const k = s.u8 !== null && s.u8.buffer === resizeScratch[0].buffer ? 1 : 0;
+  if (resizeScratch[k].length < need) resizeScratch[k] = new Uint8Array(Math.max(need, 96 * 96 * 3));
+  const out = resizeScratch[k].subarray(0, need);
   if (s.src) {
     s.src.resizedCrop(box, outW, outH, out);
     s.src = null;
@@ -217,7 +230,7 @@ export function applyAugment(image: SourceImage, spec: AugmentSpec, key: Augment
     const s: State = { src: image, w: image.width, h: image.height, c: image.channels, u8: null, f32: null, outputs };
     for (const t of spec.views[v]) apply(t, s, rng);
     if (s.f32) outputs.push({ data: s.f32, shape: [s.h, s.w, s.c] });
-    else if (s.u8 || s.src) outputs.push({ data: s.src ? materialize(s) : s.u8!, shape: [s.h, s.w, s.c] });
+    else if (s.u8 || s.src) outputs.push({ data: s.src ? materialize(s) : isScratch(s.u8) ? s.u8!.slice() : s.u8!, shape: [s.h, s.w, s.c] });
   }
   return outputs;
 }

@@ -3,13 +3,15 @@
  * of the spec to it. Loaded through augmentWorker.mjs (which makes .ts importable in the
  * worker thread).
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFile, realpath } from 'node:fs/promises';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import sharp from 'sharp';
 import { applyAugment } from './applyAugment.ts';
 import { decodeImageSync, decodeWithSharp, DecodeError } from './decodeImage.ts';
 import { PixelImage, type SourceImage } from './sourceImage.ts';
 import { isInside } from '../sources/listImageFolder.ts';
+import { checkImageHeader } from './imageHeader.ts';
+import { retryTransient } from '../internal/retryTransient.ts';
 import type { AugmentTask, AugmentTaskResult, ItemResult, OutputRef, TaskItem } from './workerProtocol.ts';
 import type { ViewArray, SampleFailure } from '../data.ts';
 
@@ -26,18 +28,24 @@ class ItemError extends Error {
   }
 }
 
-/** Reads an item's bytes (files) or wraps its pixels (in-memory samples). */
-function read(task: AugmentTask, item: TaskItem): Uint8Array | PixelImage {
+/**
+ * Reads an item's bytes (files) or wraps its pixels (in-memory samples). The real path is
+ * re-checked against the dataset root (a link may have been swapped since the listing), and
+ * transient errors (EMFILE, EAGAIN, ...) are retried a bounded number of times.
+ */
+async function read(task: AugmentTask, item: TaskItem): Promise<Uint8Array | PixelImage> {
+  if (item.invalid !== undefined) throw new ItemError('decode', item.invalid);
   if (item.path === undefined) {
     const { offset = 0, width = 0, height = 0, channels = 0 } = item;
     return new PixelImage(new Uint8Array(task.pixels!, offset, width * height * channels), width, height, channels);
   }
+  const path = item.path;
   try {
-    const real = realpathSync.native(item.path);
+    const real = await retryTransient(() => realpath(path));
     if (item.root !== undefined && !isInside(item.root, real)) {
       throw new ItemError('read', `resolves to '${real}', outside the dataset root '${item.root}'`);
     }
-    return readFileSync(real);
+    return await retryTransient(() => readFile(real));
   } catch (err) {
     if (err instanceof ItemError) throw err;
     throw new ItemError('read', (err as Error).message);
@@ -64,11 +72,12 @@ function augment(task: AugmentTask, item: TaskItem, img: SourceImage): ViewArray
  * between); other formats await sharp and then own their pixels.
  */
 async function processItem(task: AugmentTask, item: TaskItem): Promise<ViewArray[]> {
-  const input = read(task, item);
+  const input = await read(task, item);
   if (input instanceof PixelImage) return augment(task, item, input);
   const config = { channels: item.decodeChannels ?? 3, maxInputPixels: task.maxInputPixels, exactJpeg: task.exactJpeg };
   let img: SourceImage | undefined;
   try {
+    checkImageHeader(input, task.maxInputPixels); // pixel bombs: rejected before decoding
     img = decodeImageSync(input, config);
   } catch (err) {
     throw asItemError(err);

@@ -17,6 +17,8 @@
  * grayscale are no-ops (as torchvision does for "L" images and 1-channel tensors).
  */
 
+import { augmentKernels } from './nativeKernels.ts';
+
 /** PIL's luminance of one RGB pixel. */
 export function luma(r: number, g: number, b: number): number {
   return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
@@ -36,6 +38,11 @@ function clip8round(x: number): number {
 }
 
 function applyLut(data: Uint8Array, n: number): void {
+  const native = augmentKernels();
+  if (native && n >= 1024) {
+    native.augApplyLut(data, n, lut);
+    return;
+  }
   for (let i = 0; i < n; i++) data[i] = lut[data[i]];
 }
 
@@ -49,6 +56,8 @@ export function adjustBrightness(data: Uint8Array, length: number, factor: numbe
 
 /** Mean luminance as PIL's ImageStat computes it on convert("L"), rounded: int(mean + 0.5). */
 export function meanLuma(data: Uint8Array, pixels: number, channels: number): number {
+  const native = augmentKernels();
+  if (native && pixels > 0) return native.augMeanLuma(data, pixels, channels);
   let sum = 0;
   if (channels === 1) {
     for (let i = 0; i < pixels; i++) sum += data[i];
@@ -73,6 +82,11 @@ const satTable = new Float32Array(511);
 export function adjustSaturation(data: Uint8Array, pixels: number, channels: number, factor: number): void {
   if (factor === 1 || channels < 3) return;
   // blend1(l, v, a) = clip(trunc(fround(l + fround(a * (v - l))))): tabulate fround(a * d)
+  const native = augmentKernels();
+  if (native) {
+    native.augSaturation(data, pixels, channels, factor);
+    return;
+  }
   const a = Math.fround(factor);
   const T = satTable;
   for (let d = -255; d <= 255; d++) T[d + 255] = Math.fround(a * d);
@@ -128,6 +142,11 @@ export function adjustHue(data: Uint8Array, pixels: number, channels: number, hu
   if (channels < 3) return;
   const shift = ((Math.trunc(hue * 255) % 256) + 256) % 256;
   if (shift === 0) return;
+  const native = augmentKernels();
+  if (native) {
+    native.augHue(data, pixels, channels, shift);
+    return;
+  }
   hueTables();
   const sat = SAT!;
   for (let i = 0, o = 0; i < pixels; i++, o += channels) {
@@ -174,6 +193,11 @@ export function adjustHue(data: Uint8Array, pixels: number, channels: number, hu
 /** RGB -> L replicated to all channels (RandomGrayscale keeps the channel count). */
 export function toGrayscale(data: Uint8Array, pixels: number, channels: number): void {
   if (channels < 3) return;
+  const native = augmentKernels();
+  if (native) {
+    native.augGrayscale(data, pixels, channels);
+    return;
+  }
   for (let i = 0, o = 0; i < pixels; i++, o += channels) {
     const l = luma(data[o], data[o + 1], data[o + 2]);
     data[o] = l;

@@ -1,9 +1,13 @@
 /**
  * Encoded bytes -> SourceImage, once per image.
  *
- * JPEG (baseline/progressive Huffman, 8-bit, 1 or 3 components) is entropy-decoded by
- * contrastream's TypeScript decoder (src/internal/jpegDecoder.ts): sharp/libvips spends about
- * 2 ms of fixed CPU per image on top of the decoding itself, which dominates small images.
+ * JPEG: when the native addon is built and the system has libjpeg-turbo (the library PIL
+ * links), JPEGs are decoded fully by libjpeg-turbo with its defaults (islow IDCT, fancy
+ * upsampling) - the same pixels PIL gives torchvision - in the calling thread, without
+ * sharp's fixed cost (about 2 ms of CPU per image, which dominates small images). Otherwise
+ * (baseline/progressive Huffman, 8-bit, 1 or 3 components) they are entropy-decoded by
+ * contrastream's TypeScript decoder (src/internal/jpegDecoder.ts) and each view is
+ * reconstructed from the coefficients (see JpegSourceImage).
  * Everything else - PNG, WebP, and JPEG variants the decoder does not handle (CMYK,
  * arithmetic, 12-bit, lossless) - goes through sharp with `limitInputPixels`, after a
  * header-only `metadata()` check. In both paths the pixel count is checked from the header
@@ -13,7 +17,9 @@
  */
 import sharp from 'sharp';
 import { parseJpeg, readJpegHeader, JpegUnsupportedError } from '../internal/jpegDecoder.ts';
-import { JpegSourceImage, PixelImage, type SourceImage } from './sourceImage.ts';
+import { checkImageHeader } from './imageHeader.ts';
+import { JpegSourceImage, PixelImage, convertChannels, type SourceImage } from './sourceImage.ts';
+import { nativeJpegDecoder } from './nativeKernels.ts';
 
 export interface DecodeConfig {
   /** 3 = RGB (grey images replicated, alpha dropped), 1 = luminance. Default 3. */
@@ -21,8 +27,10 @@ export interface DecodeConfig {
   /** Reject images with more pixels than this, from the header. Default 40 megapixels. */
   maxInputPixels?: number;
   /**
-   * Decode JPEGs fully with sharp (libjpeg-turbo) and crop/resize the RGB image, instead of the
-   * per-view reconstruction with DCT-domain downscaling. Slower. Default false.
+   * Decode JPEGs fully with libjpeg-turbo and crop/resize the RGB image, instead of the
+   * TypeScript decoder's per-view reconstruction with DCT-domain downscaling. Always the case
+   * when the native addon decodes JPEGs; without it this goes through sharp, which is slower.
+   * Default false.
    */
   exactJpeg?: boolean;
 }
@@ -50,20 +58,45 @@ function tooLarge(w: number, h: number, max: number): DecodeError {
 }
 
 export async function decodeImage(bytes: Uint8Array, config: DecodeConfig = {}): Promise<SourceImage> {
-  return decodeImageSync(bytes, config) ?? decodeWithSharp(bytes, config.channels ?? DEFAULT_DECODE_CONFIG.channels, config.maxInputPixels ?? DEFAULT_DECODE_CONFIG.maxInputPixels);
+  checkImageHeader(bytes, config.maxInputPixels ?? DEFAULT_DECODE_CONFIG.maxInputPixels); // pixel bombs, truncated JPEGs (imageHeader.ts)
+  return decodeSync(bytes, config, false) ?? decodeWithSharp(bytes, config.channels ?? DEFAULT_DECODE_CONFIG.channels, config.maxInputPixels ?? DEFAULT_DECODE_CONFIG.maxInputPixels);
 }
 
 /**
- * The synchronous part of decodeImage: JPEGs the TypeScript decoder handles. Returns
- * undefined when sharp is needed. A JpegSourceImage borrows per-thread scratch memory until
- * the next decode, so use it before decoding (or awaiting anything that may decode) again.
+ * The synchronous part of decodeImage: JPEGs the native or TypeScript decoder handles.
+ * Returns undefined when sharp is needed. The image borrows per-thread scratch memory until
+ * the next decodeImageSync (the native decoder's pixel buffer, or the TypeScript decoder's
+ * planes), so use it before decoding (or awaiting anything that may decode) again.
+ * decodeImage's images own their memory.
  */
 export function decodeImageSync(bytes: Uint8Array, config: DecodeConfig = {}): SourceImage | undefined {
+  return decodeSync(bytes, config, true);
+}
+
+// Per-thread pixel buffer the native decoder reuses (decodeImageSync borrows it).
+let scratch: Uint8Array | undefined;
+const MAX_SCRATCH = 16 * 2 ** 20;
+
+function decodeSync(bytes: Uint8Array, config: DecodeConfig, borrow: boolean): SourceImage | undefined {
   const channels = config.channels ?? DEFAULT_DECODE_CONFIG.channels;
   const max = config.maxInputPixels ?? DEFAULT_DECODE_CONFIG.maxInputPixels;
   const exact = config.exactJpeg ?? DEFAULT_DECODE_CONFIG.exactJpeg;
-  // A full decode is faster in libjpeg-turbo (SIMD) than in TypeScript: leave exact mode to sharp.
-  if (exact || !isJpeg(bytes)) return undefined;
+  if (!isJpeg(bytes)) return undefined;
+  const native = nativeJpegDecoder();
+  if (native) {
+    const r = native.jpegDecode(bytes, max, borrow ? scratch : undefined);
+    if (r.data || r.inScratch) {
+      const n = r.width * r.height;
+      let data = r.data ?? scratch!.subarray(0, n * r.channels);
+      if (borrow && r.data && r.data.length <= MAX_SCRATCH) scratch = r.data;
+      if (r.channels !== channels) data = convertChannels(data, n, r.channels, channels);
+      return new PixelImage(data, r.width, r.height, channels);
+    }
+    if (r.error !== undefined) throw new DecodeError(r.tooLarge ? r.error : `corrupt JPEG: ${r.error}`, r.tooLarge ? 'too-large' : 'decode');
+    return undefined; // a colour space libjpeg cannot give as RGB: sharp handles it
+  }
+  // A full decode is faster in libjpeg-turbo (SIMD, in sharp) than in TypeScript.
+  if (exact) return undefined;
   const hdr = readJpegHeader(bytes);
   if (hdr && hdr.width * hdr.height > max) throw tooLarge(hdr.width, hdr.height, max);
   try {

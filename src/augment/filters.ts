@@ -10,6 +10,8 @@
  *   out = ((v / 255) - mean_c) / std_c       (float32 at each step, as torch does)
  */
 
+import { augmentKernels } from './nativeKernels.ts';
+
 function reflect(i: number, n: number): number {
   if (n === 1) return 0;
   const period = 2 * (n - 1);
@@ -105,7 +107,20 @@ function average(a: readonly number[]): number {
 }
 
 /** ToTensor + Normalize on HWC uint8 into HWC float32. */
+const packedTables = new WeakMap<Float32Array[], Float32Array>();
+
 export function normalizeToFloat(src: Uint8Array, pixels: number, channels: number, tables: Float32Array[], out: Float32Array): void {
+  const native = augmentKernels();
+  if (native && tables.length === channels) {
+    let packed = packedTables.get(tables);
+    if (!packed) {
+      packed = new Float32Array(channels * 256);
+      tables.forEach((t, c) => packed!.set(t.subarray(0, 256), c * 256));
+      packedTables.set(tables, packed);
+    }
+    native.augNormalize(src, pixels, channels, packed, out);
+    return;
+  }
   if (channels === 3) {
     const t0 = tables[0];
     const t1 = tables[1];

@@ -3,6 +3,7 @@
  * crop boxes, horizontal flip, the CPC patch grid.
  */
 import type { Rng } from '../internal/prng.ts';
+import { augmentKernels } from './nativeKernels.ts';
 
 /** A crop box in source pixels: top-left (x, y), width w, height h. */
 export interface CropBox {
@@ -79,6 +80,11 @@ export function centerCropBox(width: number, height: number, outW: number, outH:
 
 /** Mirrors an HWC image left-right in place. Works for any typed array and channel count. */
 export function flipHorizontal(data: Uint8Array | Float32Array, width: number, height: number, channels: number): void {
+  const native = data instanceof Uint8Array ? augmentKernels() : null;
+  if (native) {
+    native.augFlip(data as Uint8Array, width, height, channels);
+    return;
+  }
   const row = width * channels;
   for (let y = 0; y < height; y++) {
     let l = y * row;

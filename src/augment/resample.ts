@@ -34,6 +34,8 @@ interface Coeffs {
   last: number; // one past the largest source index read
 }
 
+import { augmentKernels } from './nativeKernels.ts';
+
 const WBITS = 14; // weight precision
 const XBITS = 7; // extra precision kept between the two passes
 const ONE = 1 << WBITS;
@@ -129,6 +131,12 @@ export function resampleU8(
   const loy = box.loy ?? Math.floor(box.y0);
   const hix = box.hix ?? Math.ceil(box.x1);
   const hiy = box.hiy ?? Math.ceil(box.y1);
+  const native = augmentKernels();
+  if (native) {
+    // bit-identical C++ version of the code below
+    native.augResample(src, srcStride, channels, box.x0, box.y0, box.x1, box.y1, lox, loy, hix, hiy, outW, outH, out);
+    return;
+  }
   const cx = coefficients(box.x0, box.x1, lox, hix, outW, 0);
   const cy = coefficients(box.y0, box.y1, loy, hiy, outH, 1);
   const C = channels;

@@ -15,6 +15,8 @@ export interface TaskItem {
   root?: string;
   /** Channels to decode files to. */
   decodeChannels?: 1 | 3;
+  /** A malformed in-memory sample: the worker reports this as its failure (no pixels sent). */
+  invalid?: string;
   /** In-memory pixels: byte offset in `pixels`, and geometry. */
   offset?: number;
   width?: number;
@@ -50,3 +52,10 @@ export interface AugmentTaskResult {
   /** Worker-side milliseconds spent (decode + augment), for stats. */
   busyMs: number;
 }
+
+/**
+ * Prefix of the error a worker module throws when it cannot load (augmentWorker.mjs wraps its
+ * imports with it), so that the pool reports WorkerError 'init' instead of waiting for workers
+ * that will never start.
+ */
+export const WORKER_INIT_FAILED = 'contrastream augmentation worker failed to start:';

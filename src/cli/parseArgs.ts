@@ -73,7 +73,7 @@ export function intFlag(flags: ParsedArgs['flags'], name: string, command: strin
   const v = flags[name];
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (typeof v !== 'string' || !Number.isInteger(n) || n < 0) {
+  if (typeof v !== 'string' || !/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) {
     throw new UsageError(`${command}: option '--${name}' needs a non-negative integer, got '${String(v)}'`);
   }
   return n;

@@ -13,6 +13,6 @@ export const BUILTIN_PIPELINES: Record<string, Loader> = {
 };
 
 export async function loadBuiltin(name: string): Promise<PipelineDefinition<object> | undefined> {
-  const load = BUILTIN_PIPELINES[name];
+  const load = Object.hasOwn(BUILTIN_PIPELINES, name) ? BUILTIN_PIPELINES[name] : undefined;
   return load === undefined ? undefined : (await load()).default;
 }

@@ -63,7 +63,8 @@ export function knnClassify(
   let numClasses = config.numClasses ?? 0;
   if (config.numClasses === undefined) for (let i = 0; i < n; i++) numClasses = Math.max(numClasses, trainLabels[i] + 1);
 
-  const train = rowNormalize(trainFeatures); // [N, D]
+  // Transposed once: the wasm backend's fast (XNNPACK) matmul takes no transpose flags.
+  const train = tf.tidy(() => tf.transpose(rowNormalize(trainFeatures))) as tf.Tensor2D; // [D, N]
   const predictions = new Int32Array(m);
   let correct = 0;
   const scores = new Float64Array(numClasses);
@@ -72,7 +73,7 @@ export function knnClassify(
       const size = Math.min(block, m - start);
       const [values, indices] = tf.tidy(() => {
         const q = rowNormalize(tf.slice(testFeatures, [start, 0], [size, d]) as tf.Tensor2D); // [b, D]
-        const sim = tf.matMul(q, train, false, true); // [b, N]
+        const sim = tf.matMul(q, train); // [b, N]
         const { values, indices } = tf.topk(sim, k); // [b, k]
         return [values, indices];
       });

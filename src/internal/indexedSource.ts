@@ -13,7 +13,22 @@ export interface IndexedDataset<T> {
   close?(): void;
 }
 
-export function indexedSource<T>(fn: string, config: SourceConfig, open: (signal: AbortSignal) => Promise<IndexedDataset<T>>): DataSource<T> {
+export interface IndexedSourceOptions {
+  /**
+   * Called when `get` fails: return true to skip the item and go on with the next one (it may
+   * throw instead, e.g. TooManyFailuresError, which ends the stream). Default: end the stream.
+   */
+  skip?: (error: unknown) => boolean;
+  /** Called after every item `get` returned (resets failure counts). */
+  onItem?: () => void;
+}
+
+export function indexedSource<T>(
+  fn: string,
+  config: SourceConfig,
+  open: (signal: AbortSignal) => Promise<IndexedDataset<T>>,
+  options: IndexedSourceOptions = {},
+): DataSource<T> {
   checkSourceConfig(fn, config);
   return new DataSource<T>((): PullIterator<T> => {
     let ds: IndexedDataset<T> | undefined;
@@ -41,14 +56,24 @@ export function indexedSource<T>(fn: string, config: SourceConfig, open: (signal
             ds = opened;
             cursor = new EpochCursor(resolveSubset(fn, ds.length, config), config);
           }
-          const at = cursor!.next();
-          if (!at) {
-            close();
-            return { done: true, value: undefined };
+          for (;;) {
+            const at = cursor!.next();
+            if (!at) {
+              close();
+              return { done: true, value: undefined };
+            }
+            let value: T;
+            try {
+              value = await ds.get(at.index, at.epoch);
+            } catch (err) {
+              if (closed) return { done: true, value: undefined };
+              if (options.skip?.(err)) continue; // one bad item does not end the stream
+              throw err;
+            }
+            if (closed) return { done: true, value: undefined };
+            options.onItem?.();
+            return { done: false, value };
           }
-          const value = await ds.get(at.index, at.epoch);
-          if (closed) return { done: true, value: undefined };
-          return { done: false, value };
         } catch (err) {
           if (closed) return { done: true, value: undefined };
           close();

@@ -173,6 +173,8 @@ class BitReader {
   buf = 0;
   cnt = 0;
   marker = false;
+  /** Zero bytes fed after the data ended (at a marker): consuming them means truncated data. */
+  zeros = 0;
   eobrun = 0;
   ss = 0;
   se = 0;
@@ -186,7 +188,13 @@ class BitReader {
     this.buf = 0;
     this.cnt = 0;
     this.marker = false;
+    this.zeros = 0;
     this.eobrun = 0;
+  }
+
+  /** Bits the decoder took from the zero bytes fed past the end of the segment. */
+  overrun(): number {
+    return Math.max(0, this.zeros * 8 - this.cnt);
   }
 
   fill(): void {
@@ -208,12 +216,14 @@ class BitReader {
           } else {
             this.marker = true;
             byte = 0;
+            this.zeros++;
           }
         } else {
           pos++;
         }
       } else {
         this.marker = true; // past the end or at a marker: feed zeros
+        this.zeros++;
       }
       buf = (buf << 8) | byte;
       cnt += 8;
@@ -923,6 +933,9 @@ function decodeScan(
         }
       }
     }
+    // Decoding went past the segment's data (libjpeg's "premature end of data"): the frame
+    // header declares more blocks than the scan holds.
+    if (br.overrun() > 0) throw new JpegFormatError('premature end of scan data (the frame header declares more blocks than the data holds)');
     if (mcu < mcusTotal) {
       // expect a restart marker: drop remaining bits, find RSTn
       let q = br.pos;
@@ -938,6 +951,9 @@ function decodeScan(
   const end = data.length;
   while (q + 1 < end && !(data[q] === 0xff && data[q + 1] !== 0x00 && !(data[q + 1] >= 0xd0 && data[q + 1] <= 0xd7))) q++;
   if (q + 1 >= end) throw new JpegFormatError('truncated data (entropy-coded segment runs to end of file)');
+  // More than a few bytes of entropy data left over (libjpeg's "extraneous bytes" warning):
+  // the frame header declares a smaller image than the scan holds.
+  if (q - br.pos > 8) throw new JpegFormatError(`${q - br.pos} extraneous bytes after the scan (the frame header disagrees with the data)`);
   br.data = new Uint8Array(0);
   return q;
 }

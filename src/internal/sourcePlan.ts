@@ -17,6 +17,11 @@ export interface SourceConfig {
    * `{ count, random: true }` (n indices drawn without replacement with the seed).
    */
   subset?: number | readonly number[] | { count: number; random: true };
+  /**
+   * Skip the first `start` items of the whole plan (across epochs), e.g. to resume a run
+   * mid-epoch: item k of the plan is the same with or without `start`. Default 0.
+   */
+  start?: number;
 }
 
 export const DEFAULT_SOURCE_CONFIG = { seed: 0, shuffle: false, epochs: 1 } as const;
@@ -30,6 +35,9 @@ export function checkSourceConfig(fn: string, config: SourceConfig): void {
     throw new ArgumentError(fn, 'config.epochs', `must be a non-negative integer or Infinity, got ${config.epochs}`);
   }
   if (config.seed !== undefined && !Number.isFinite(config.seed)) throw new ArgumentError(fn, 'config.seed', `must be a finite number, got ${config.seed}`);
+  if (config.start !== undefined && !(Number.isInteger(config.start) && config.start >= 0)) {
+    throw new ArgumentError(fn, 'config.start', `must be a non-negative integer (items of the plan to skip), got ${config.start}`);
+  }
 }
 
 /** Dataset indices selected by `subset` (in emission order before shuffling). */
@@ -87,6 +95,11 @@ export class EpochCursor {
     private readonly config: SourceConfig,
   ) {
     this.epochs = config.epochs ?? DEFAULT_SOURCE_CONFIG.epochs;
+    const start = config.start ?? 0;
+    if (start > 0 && base.length > 0) {
+      this.epoch = Math.floor(start / base.length);
+      this.pos = start % base.length;
+    }
   }
 
   /** Next (epoch, index), or undefined at the end. */

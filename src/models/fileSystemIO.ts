@@ -113,7 +113,7 @@ async function previousWeightFiles(dir: string): Promise<string[]> {
 }
 
 /** Writes `name` in `dir` via a temp file in the same folder: write, fsync, rename. */
-async function writeAtomic(dir: string, name: string, data: Buffer): Promise<void> {
+export async function writeAtomic(dir: string, name: string, data: Buffer): Promise<void> {
   const tmp = path.join(dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     const fh = await open(tmp, 'wx');
@@ -131,7 +131,7 @@ async function writeAtomic(dir: string, name: string, data: Buffer): Promise<voi
 }
 
 /** fsyncs the folder so the renames are durable (not possible on every platform). */
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   try {
     const fh = await open(dir, 'r');
     try {

@@ -13,15 +13,23 @@
  * Determinism: view v of sample i in epoch e uses Rng(seed, e, i, v) only, so outputs are
  * bit-identical for any pool size, chunk size or timing.
  *
- * Errors: a sample that cannot be read, decoded or augmented ends the stream with a
- * SampleError naming its index, epoch and path (or, with `onError: 'skip'`, is dropped and
- * counted in `stats.skipped`). A crashed worker ends it with a SampleError (reason 'worker')
- * naming the first sample of the chunk.
+ * Bad input (timm's policy): by default (`onError: 'skip'`) a sample that cannot be read,
+ * decoded or augmented - a truncated or empty file, a pixel bomb rejected from its header, a
+ * path that escapes the dataset root - is dropped: `onSkip` receives a SampleError naming its
+ * index, epoch and path, a log line says the same, and `stats.skipped` counts it. After
+ * `maxConsecutiveFailures` failures in a row (default 50) the stream ends with
+ * TooManyFailuresError: a broken dataset stops the run instead of being skipped through.
+ * With `onError: 'error'` the first failure ends the stream with its SampleError.
+ *
+ * Worker faults: when a worker dies on a chunk (exit, out of memory, per-task timeout), the
+ * chunk is retried one sample per task, and a sample whose task fails `taskRetries + 1` times
+ * fails with SampleError reason 'worker' (skipped or not, as above); other samples are not
+ * lost. A pool whose workers cannot start ends the stream with WorkerError 'init'.
  */
 import { availableParallelism } from 'node:os';
 import type { Observable, OperatorFunction } from 'rxjs';
 import { ArgumentError } from '../errors.ts';
-import { isImageFile, SampleError, type AugmentedSample, type SourceItem } from '../data.ts';
+import { isImageFile, SampleError, TooManyFailuresError, WorkerError, type AugmentedSample, type SourceItem } from '../data.ts';
 import { DataSource, pullFrom, type PullIterator } from '../sources/DataSource.ts';
 import { validateAugmentSpec, type AugmentSpec } from '../augment/spec.ts';
 import { AugmentPool } from '../augment/createAugmentPool.ts';
@@ -46,10 +54,16 @@ export interface AugmentInPoolConfig {
   maxInputPixels?: number;
   /** Rebuild each JPEG fully (libjpeg-exact) before cropping. Default false (see sourceImage.ts). */
   exactJpeg?: boolean;
-  /** 'error' (default) ends the stream with a SampleError; 'skip' drops the sample. */
+  /** 'skip' (default) drops a failing sample (see maxConsecutiveFailures); 'error' ends the stream with its SampleError. */
   onError?: 'error' | 'skip';
-  /** Called for every skipped sample (with onError: 'skip'). */
+  /** Called for every skipped sample (with onError: 'skip'), in stream order. */
   onSkip?: (error: SampleError) => void;
+  /** With onError 'skip': this many failures in a row end the stream with TooManyFailuresError. Default 50. */
+  maxConsecutiveFailures?: number;
+  /** Extra attempts of a single-sample task whose worker died (exit, OOM, timeout). Default 1. */
+  taskRetries?: number;
+  /** Where skip lines go (`null` = nowhere). Default console.warn. */
+  log?: ((line: string) => void) | null;
   /** Counters (in flight = samples held by this stage). */
   stats?: FlowStats;
 }
@@ -60,7 +74,9 @@ export const DEFAULT_AUGMENT_IN_POOL_CONFIG = {
   maxInFlightPerWorker: 32,
   maxInputPixels: DEFAULT_DECODE_CONFIG.maxInputPixels,
   exactJpeg: false,
-  onError: 'error',
+  onError: 'skip',
+  maxConsecutiveFailures: 50,
+  taskRetries: 1,
 } as const;
 
 const TARGET_TASK_MS = 15;
@@ -71,6 +87,11 @@ interface Chunk {
   result?: AugmentTaskResult;
   error?: unknown;
   settled: Promise<void>;
+  /** Times these items were sent to a worker. */
+  attempts: number;
+  /** False for a retry waiting to reach the head of the queue (retries run one at a time). */
+  started: boolean;
+  retry: boolean;
 }
 
 export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<SourceItem, AugmentedSample> {
@@ -89,6 +110,12 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
   if (!Number.isFinite(seed)) throw new ArgumentError(fn, 'config.seed', `must be a finite number, got ${seed}`);
   const maxInputPixels = config.maxInputPixels ?? DEFAULT_AUGMENT_IN_POOL_CONFIG.maxInputPixels;
   const exactJpeg = config.exactJpeg ?? DEFAULT_AUGMENT_IN_POOL_CONFIG.exactJpeg;
+  const maxFailures = config.maxConsecutiveFailures ?? DEFAULT_AUGMENT_IN_POOL_CONFIG.maxConsecutiveFailures;
+  if (!(Number.isInteger(maxFailures) && maxFailures >= 1)) throw new ArgumentError(fn, 'config.maxConsecutiveFailures', `must be a positive integer, got ${config.maxConsecutiveFailures}`);
+  const taskRetries = config.taskRetries ?? DEFAULT_AUGMENT_IN_POOL_CONFIG.taskRetries;
+  if (!(Number.isInteger(taskRetries) && taskRetries >= 0)) throw new ArgumentError(fn, 'config.taskRetries', `must be a non-negative integer, got ${config.taskRetries}`);
+  if (config.onSkip !== undefined && typeof config.onSkip !== 'function') throw new ArgumentError(fn, 'config.onSkip', 'must be a function (error: SampleError) => void');
+  const log = config.log === undefined ? (line: string) => console.warn(line) : config.log;
   const stats = config.stats;
   // A chunk never exceeds half the window per worker, so that every worker can hold work
   // while finished chunks wait to be pulled.
@@ -109,6 +136,10 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
       let waiter: (() => void) | undefined;
       let chunkSize = chunkCfg === 'auto' ? Math.min(4, maxChunk) : Math.min(chunkCfg, maxInFlight);
       let msPerImage = -1;
+      let running = 0; // chunks in a worker
+      let retrying = 0; // retry chunks not settled yet (new work waits for them)
+      let consecutive = 0; // failures in a row, in stream order
+      const recent: SampleError[] = [];
 
       const wake = () => {
         const w = waiter;
@@ -127,31 +158,45 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
         wake();
       };
 
-      const dispatch = (items: SourceItem[]) => {
+      const dispatch = (items: SourceItem[], attempts = 0, start = true): Chunk => {
+        const chunk: Chunk = { items, done: false, settled: Promise.resolve(), attempts, started: false, retry: !start };
+        if (!start) retrying++;
+        if (start) run(chunk);
+        return chunk;
+      };
+
+      const run = (chunk: Chunk): void => {
+        const items = chunk.items;
+        chunk.started = true;
+        chunk.attempts++;
+        running++;
         const taskItems: TaskItem[] = [];
         let bytes = 0;
-        for (const it of items) if (!isImageFile(it)) bytes += it.pixels.length;
+        const bad = (it: SourceItem) => !isImageFile(it) && !(it.pixels instanceof Uint8Array && it.pixels.length === it.width * it.height * it.channels && it.width > 0 && it.height > 0 && it.channels > 0);
+        for (const it of items) if (!isImageFile(it) && !bad(it)) bytes += it.pixels.length;
         const packed = bytes > 0 ? new ArrayBuffer(bytes) : undefined;
         const view = packed ? new Uint8Array(packed) : undefined;
         let off = 0;
         for (const it of items) {
           if (isImageFile(it)) {
             taskItems.push({ index: it.index, epoch: it.epoch ?? 0, path: it.path, root: it.root, decodeChannels: it.channels ?? 3 });
+          } else if (bad(it)) {
+            // a malformed sample fails alone (skipped or reported), it does not end the stream
+            const len = (it.pixels as Uint8Array | undefined)?.length;
+            taskItems.push({ index: it.index, epoch: it.epoch ?? 0, invalid: `pixels hold ${len ?? 'no'} bytes for ${it.height}x${it.width}x${it.channels} (expected a Uint8Array of height * width * channels bytes)` });
           } else {
-            if (it.pixels.length !== it.width * it.height * it.channels) {
-              throw new ArgumentError(fn, 'sample.pixels', `of sample ${it.index} has ${it.pixels.length} bytes for ${it.height}x${it.width}x${it.channels}`);
-            }
             view!.set(it.pixels, off);
             taskItems.push({ index: it.index, epoch: it.epoch ?? 0, offset: off, width: it.width, height: it.height, channels: it.channels });
             off += it.pixels.length;
           }
         }
         const task: AugmentTask = { spec: config.augment, seed, maxInputPixels, exactJpeg, items: taskItems, pixels: packed };
-        const chunk: Chunk = { items, done: false, settled: Promise.resolve() };
         chunk.settled = pool!.run(task, packed ? [packed] : []).then(
           (r) => {
             chunk.result = r;
             chunk.done = true;
+            running--;
+            if (chunk.retry) retrying--;
             if (stats) stats.workerMs += r.busyMs;
             if (chunkCfg === 'auto' && r.items.length > 0) {
               const per = r.busyMs / r.items.length;
@@ -163,15 +208,16 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
           (err) => {
             chunk.error = err;
             chunk.done = true;
+            running--;
+            if (chunk.retry) retrying--;
             wake();
           },
         );
-        queue.push(chunk);
       };
 
       const pump = async () => {
         try {
-          while (!closed && !upstreamDone && !failure) {
+          while (!closed && !upstreamDone && !failure && retrying === 0) {
             const room = maxInFlight - held;
             const want = Math.min(chunkSize, room);
             if (want <= 0) break;
@@ -188,7 +234,7 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
               trackInFlight(stats, 1);
               if (stats) stats.pulled++;
             }
-            if (items.length > 0) dispatch(items);
+            if (items.length > 0) queue.push(dispatch(items));
             wake();
           }
         } catch (err) {
@@ -197,7 +243,7 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
       };
 
       const kick = () => {
-        if (pumping || closed || upstreamDone || failure || held >= maxInFlight) return;
+        if (pumping || closed || upstreamDone || failure || held >= maxInFlight || retrying > 0) return;
         // `pump` may finish synchronously: clear `pumping` in an (always asynchronous)
         // callback that checks it is still this run.
         const run = pump();
@@ -208,12 +254,46 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
         });
       };
 
+      /** A failed sample: skipped (counted against the cap) or thrown. */
+      const failed = (err: SampleError, raw: string): void => {
+        if (onError === 'error') throw err;
+        consecutive++;
+        recent.push(err);
+        if (recent.length > 5) recent.shift();
+        if (stats) stats.skipped++;
+        held--;
+        trackInFlight(stats, -1);
+        log?.(`${fn}: skipped sample ${err.index}${err.path !== undefined ? ` '${err.path}'` : ''} (epoch ${err.epoch}): ${err.reason} failed: ${raw} [${consecutive} in a row, cap ${maxFailures}]`);
+        config.onSkip?.(err);
+        if (consecutive >= maxFailures) throw new TooManyFailuresError(fn, consecutive, [...recent]);
+      };
+
+      /**
+       * A chunk whose task failed (worker exit, OOM, timeout): retried one sample per task, so
+       * that one bad image costs only itself. Returns false when the failure is final.
+       */
+      const retry = (chunk: Chunk): boolean => {
+        const err = chunk.error;
+        if (!(err instanceof WorkerError) || err.kind === 'init' || err.kind === 'destroyed' || err.kind === 'aborted') return false;
+        if (chunk.items.length === 1 && chunk.attempts > taskRetries) return false;
+        // Retries are queued unstarted and run one at a time at the head of the queue, with
+        // nothing else in the pool, so a sample that kills (or hangs) its worker cannot take
+        // the other retried samples down with it.
+        const again = chunk.items.length === 1 ? [dispatch(chunk.items, chunk.attempts, false)] : chunk.items.map((it) => dispatch([it], 0, false));
+        queue.splice(0, 1, ...again);
+        return true;
+      };
+
       const unpack = (chunk: Chunk): AugmentedSample[] => {
         if (chunk.error !== undefined) {
-          const first = chunk.items[0];
-          const last = chunk.items[chunk.items.length - 1];
-          const msg = `worker task for samples ${first.index}..${last.index} failed: ${(chunk.error as Error)?.message ?? String(chunk.error)}`;
-          throw new SampleError({ index: first.index, epoch: first.epoch, path: isImageFile(first) ? first.path : (first as { path?: string }).path, reason: 'worker', message: msg }, { cause: chunk.error });
+          const e = chunk.error;
+          // the pool cannot run anything: end the stream with its error
+          if (e instanceof WorkerError && (e.kind === 'init' || e.kind === 'destroyed' || e.kind === 'aborted')) throw e;
+          const msg = `worker task failed${chunk.attempts > 1 ? ` ${chunk.attempts} times` : ''}: ${(e as Error)?.message ?? String(e)}`;
+          for (const it of chunk.items) {
+            failed(new SampleError({ index: it.index, epoch: it.epoch, path: (it as { path?: string }).path, reason: 'worker', message: msg }, { cause: e }), msg);
+          }
+          return [];
         }
         const { buffer, items } = chunk.result!;
         const out: AugmentedSample[] = [];
@@ -221,16 +301,10 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
           const src = chunk.items[k];
           const path = isImageFile(src) ? src.path : src.path;
           if ('error' in r) {
-            const err = new SampleError({ index: src.index, epoch: src.epoch, path, reason: r.error.reason, message: r.error.message });
-            if (onError === 'skip') {
-              if (stats) stats.skipped++;
-              held--;
-              trackInFlight(stats, -1);
-              config.onSkip?.(err);
-              return;
-            }
-            throw err;
+            failed(new SampleError({ index: src.index, epoch: src.epoch, path, reason: r.error.reason, message: r.error.message }), r.error.message);
+            return;
           }
+          consecutive = 0;
           const s: AugmentedSample = {
             index: src.index,
             epoch: src.epoch ?? 0,
@@ -267,7 +341,26 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
               shutdown();
               throw err;
             }
+            // a retry runs alone: after the chunks in flight settle, with no new work beside it
+            if (queue.length > 0 && !queue[0].started && running === 0) {
+              try {
+                run(queue[0]);
+              } catch (err) {
+                shutdown();
+                throw err;
+              }
+            }
             if (queue.length > 0 && queue[0].done) {
+              if (queue[0].error !== undefined && !closed) {
+                let retried: boolean;
+                try {
+                  retried = retry(queue[0]);
+                } catch (err) {
+                  shutdown();
+                  throw err;
+                }
+                if (retried) continue;
+              }
               const chunk = queue.shift()!;
               try {
                 ready = unpack(chunk);
@@ -285,7 +378,7 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
             await new Promise<void>((resolve) => {
               waiter = resolve;
               // re-check conditions that may have changed before the waiter was set
-              if ((queue.length > 0 && queue[0].done) || failure || closed || (queue.length === 0 && upstreamDone && !pumping)) wake();
+              if ((queue.length > 0 && (queue[0].done || (!queue[0].started && running === 0))) || failure || closed || (queue.length === 0 && upstreamDone && !pumping)) wake();
             });
           }
         },

@@ -12,6 +12,11 @@
  * batches therefore stops the pipeline once the bound is reached. With a plain (push)
  * Observable upstream it simply groups values as they arrive, synchronously.
  *
+ * Epochs: a batch never straddles an epoch boundary. When a sample of a new epoch arrives, the
+ * batch being filled ends there: it is emitted short, or dropped with `dropLast` - so every
+ * epoch gives floor(n / batchSize) full batches with dropLast (the same step count each epoch)
+ * and no batch holds one sample twice (a shuffled epoch e+1 revisits the samples of epoch e).
+ *
  * Samples are copied into the batch as they arrive (no burst at the end). After a batch is
  * released its arrays are reused for a later batch (up to prefetch + 2 sets are kept), so do
  * not keep `views[k].data` past the release - copy it, or `retain()` the batch.
@@ -28,7 +33,7 @@ export interface BatchWithPrefetchConfig {
   batchSize: number;
   /** Batches prepared ahead of the consumer. Default 2. */
   prefetch?: number;
-  /** Drop a last, incomplete batch. Default false (emit it with fewer rows). */
+  /** Drop the last, incomplete batch of every epoch. Default false (emit it with fewer rows). */
   dropLast?: boolean;
   /** Counters; inFlight counts batches alive (filling, ready or held). */
   stats?: FlowStats;
@@ -100,6 +105,8 @@ class BatchBuilder {
   private readonly epochs: Int32Array;
   private labels: Int32Array | undefined;
   private readonly firstIndex: number;
+  /** Epoch of every row (a batch never straddles epochs). */
+  readonly epoch: number;
 
   constructor(
     private readonly capacity: number,
@@ -108,6 +115,7 @@ class BatchBuilder {
   ) {
     const vs = viewsOf(first);
     this.firstIndex = first.index;
+    this.epoch = first.epoch ?? 0;
     this.shapes = vs.map((v) => v.shape);
     this.rowLens = vs.map((v) => v.data.length);
     this.isFloat = vs.map((v) => v.data instanceof Float32Array);
@@ -214,13 +222,16 @@ export function batchWithPrefetch(config: BatchWithPrefetchConfig): OperatorFunc
         const sub = source.subscribe({
           next: (v) => {
             if (stats) stats.pulled++;
-            buf.push(v);
-            if (buf.length === batchSize) {
-              try {
-                emit();
-              } catch (err) {
-                subscriber.error(err);
+            try {
+              // a new epoch ends the batch being filled (emitted short, or dropped with dropLast)
+              if (buf.length > 0 && (buf[0].epoch ?? 0) !== (v.epoch ?? 0)) {
+                if (dropLast) buf = [];
+                else emit();
               }
+              buf.push(v);
+              if (buf.length === batchSize) emit();
+            } catch (err) {
+              subscriber.error(err);
             }
           },
           error: (err) => subscriber.error(err),
@@ -239,6 +250,8 @@ export function batchWithPrefetch(config: BatchWithPrefetchConfig): OperatorFunc
     return new DataSource<ArrayBatch>((): PullIterator<ArrayBatch> => {
       const upstream = source.pull();
       const ready: ArrayBatch[] = [];
+      // first sample of the next epoch, pulled while the previous epoch's batch was filling
+      let carry: { value: BatchInput } | undefined;
       let alive = 0; // batches filling + ready + held downstream
       let filling: Promise<void> | undefined;
       let upstreamDone = false;
@@ -265,15 +278,26 @@ export function batchWithPrefetch(config: BatchWithPrefetchConfig): OperatorFunc
             let builder: BatchBuilder | undefined;
             try {
               while (!builder || builder.size < batchSize) {
-                const r = await upstream.next();
-                if (closed) return;
-                if (r.done) {
-                  upstreamDone = true;
+                let value: BatchInput;
+                if (carry) {
+                  value = carry.value;
+                  carry = undefined;
+                } else {
+                  const r = await upstream.next();
+                  if (closed) return;
+                  if (r.done) {
+                    upstreamDone = true;
+                    break;
+                  }
+                  if (stats) stats.pulled++;
+                  value = r.value;
+                }
+                if (builder && (value.epoch ?? 0) !== builder.epoch) {
+                  carry = { value }; // starts the next batch
                   break;
                 }
-                if (stats) stats.pulled++;
-                builder ??= new BatchBuilder(batchSize, r.value, recycled);
-                builder.add(r.value);
+                builder ??= new BatchBuilder(batchSize, value, recycled);
+                builder.add(value);
               }
             } catch (err) {
               alive--;
@@ -283,7 +307,8 @@ export function batchWithPrefetch(config: BatchWithPrefetchConfig): OperatorFunc
             if (!builder || (builder.size < batchSize && dropLast)) {
               alive--;
               trackInFlight(stats, -1);
-              break;
+              if (upstreamDone) break;
+              continue; // an epoch's short tail was dropped: fill the next epoch's batch
             }
             const layout = builder.layout();
             ready.push(

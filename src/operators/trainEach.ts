@@ -51,6 +51,7 @@ export interface TrainedStep<B> {
 interface BatchLike {
   size?: number;
   epochs?: Int32Array;
+  indices?: Int32Array;
 }
 
 function isLease(x: unknown): x is Lease {
@@ -92,6 +93,8 @@ export function trainEach<B>(config: TrainEachConfig<B>): OperatorFunction<B, Tr
               },
             });
             const report: StepReport = { step, epoch: epochOf(batch), loss, images: imagesOf(batch), lr };
+            const indices = (batch as BatchLike).indices;
+            if (indices !== undefined && indices.length > 0) report.lastIndex = indices[indices.length - 1]; // where a resume continues
             step++;
             subscriber.next({ batch, report, outputs });
           } catch (err) {

@@ -40,6 +40,17 @@ export interface PipelineContext {
   /** Optimizer steps per epoch and in the whole run (for LR schedules). */
   stepsPerEpoch: number;
   totalSteps: number;
+  /**
+   * Number of the first step this run trains: 1, or the checkpoint's step + 1 on resume. Pass
+   * it to `trainEach({ firstStep })` so step numbers (and bank/queue steps) continue. Default 1.
+   */
+  firstStep?: number;
+  /**
+   * On resume: what the instance's `state()` returned at the checkpoint (typed arrays
+   * included). Build the memory bank / queue / normaliser from it instead of afresh. Module
+   * weights and optimizer state are restored by the runner after `create`.
+   */
+  restoredState?: Record<string, unknown>;
 }
 
 /** What one optimizer step reports. */
@@ -53,6 +64,11 @@ export interface StepReport {
   images: number;
   /** Learning rate used. */
   lr: number;
+  /**
+   * Dataset index of the batch's last sample (with `epoch`, where the data stream stands: a
+   * resume continues after it). Set by trainEach for batches with `indices`.
+   */
+  lastIndex?: number;
 }
 
 export interface PipelineInstance {
@@ -69,8 +85,21 @@ export interface PipelineInstance {
   /** Every module with weights, by name (checkpoints, parameter counts). */
   modules: Record<string, Module>;
   optimizer: Optimizer;
-  /** Extra state (memory bank, queue, ...) for checkpoints. */
-  state?(): Record<string, unknown>;
+  /**
+   * Extra state for checkpoints (memory bank, queue, momentum-encoder count, NCE normaliser,
+   * RNG states): JSON values, Float32Array and Int32Array. Called between two steps (the step
+   * stream is paused), so it may wait, e.g. for pending bank updates. On resume it comes back
+   * as `ctx.restoredState`.
+   */
+  state?(): Record<string, unknown> | Promise<Record<string, unknown>>;
+  /**
+   * Whether a checkpoint continues this graph exactly (default true): batches keep the source
+   * order, so a step report's `lastIndex` locates the stream, and `state()` holds all other
+   * state. A graph that regroups or resamples the source (temporal tuples) sets false: a
+   * resume then restarts the source after the `images` the steps consumed, with fresh sampler
+   * state (weights, optimizer and `state()` are still restored).
+   */
+  resumeExact?: boolean;
   dispose(): void;
 }
 

@@ -20,7 +20,7 @@
  * a synchronous `next` handler returns, or when a `for await` loop asks for the next item.
  * Call `item.retain()` to keep one longer, then `item.release()`.
  */
-import { Observable } from 'rxjs';
+import { Observable, type Observer, type Subscription } from 'rxjs';
 
 /** Internal protocol: the iterator gives ownership of each item to the caller. */
 export type PullIterator<T> = AsyncIterator<T, undefined>;
@@ -38,12 +38,42 @@ export function autoRelease(item: unknown): void {
 
 export { AUTO_RELEASE };
 
+/**
+ * A pause point for push loops. A DataSource subscribed inside `subscribeGated` awaits
+ * `wait()` (when it returns a promise) before pulling each next item, so the consumer can run
+ * asynchronous work between two items - a checkpoint between two training steps - without the
+ * chain pushing the next item meanwhile. Prefetching upstream (pull-driven) goes on.
+ */
+export interface PushGate {
+  wait(): Promise<void> | undefined;
+  /** Called once per push loop that took the gate (lets the owner check it is in effect). */
+  attached?(): void;
+}
+
+let subscribingGate: PushGate | undefined;
+
+/**
+ * `source.subscribe(observer)`, with every DataSource push loop subscribed synchronously in
+ * the process (the whole chain of a `pipe()`) taking `gate`.
+ */
+export function subscribeGated<T>(source: Observable<T>, gate: PushGate, observer: Partial<Observer<T>>): Subscription {
+  const previous = subscribingGate;
+  subscribingGate = gate;
+  try {
+    return source.subscribe(observer);
+  } finally {
+    subscribingGate = previous;
+  }
+}
+
 export class DataSource<T> extends Observable<T> implements AsyncIterable<T> {
   private readonly open: () => PullIterator<T>;
 
   /** @param open makes a fresh pull iterator; called once per subscription / iteration. */
   constructor(open: () => PullIterator<T>) {
     super((subscriber) => {
+      const gate = subscribingGate;
+      gate?.attached?.();
       let it: PullIterator<T>;
       try {
         it = open();
@@ -55,6 +85,11 @@ export class DataSource<T> extends Observable<T> implements AsyncIterable<T> {
       void (async () => {
         try {
           for (;;) {
+            const paused = gate?.wait();
+            if (paused !== undefined) {
+              await paused;
+              if (stopped) return;
+            }
             const r = await it.next();
             if (stopped) {
               if (!r.done) autoRelease(r.value);

@@ -5,7 +5,12 @@
  *
  * By default the source emits `ImageFile`s (index, path, label) and the images are decoded
  * once, inside `augmentInPool`'s workers - the fast path. With `decode: true` it decodes on
- * the calling thread and emits `Sample`s (HWC pixels), for use without the pool.
+ * the calling thread and emits `Sample`s (HWC pixels), for use without the pool; then a file
+ * that cannot be read or decoded (or whose header declares more than maxInputPixels) is
+ * skipped by default, as in augmentInPool: `onSkip` and a log line name it, and
+ * `maxConsecutiveFailures` failures in a row (default 50) end the stream with
+ * TooManyFailuresError. Transient read errors (EMFILE, EAGAIN, ...) are retried (bounded). A
+ * file swapped for a link that leaves the root is never skipped silently: PathEscapeError.
  *
  *   fromImageFolder('data/train', { labels: true, shuffle: true, epochs: 100 })
  *     .pipe(augmentInPool({ augment: simclr({ size: 96 }) }), batchWithPrefetch({ batchSize: 256 }))
@@ -18,6 +23,8 @@ import { indexedSource } from '../internal/indexedSource.ts';
 import type { SourceConfig } from '../internal/sourcePlan.ts';
 import { listImageFolder, isInside, DEFAULT_IMAGE_EXTENSIONS } from './listImageFolder.ts';
 import { decodeImage, DEFAULT_DECODE_CONFIG } from '../augment/decodeImage.ts';
+import { retryTransient } from '../internal/retryTransient.ts';
+import { FailureCap, DEFAULT_MAX_CONSECUTIVE_FAILURES } from '../internal/failureCap.ts';
 
 export interface FromImageFolderConfig extends SourceConfig {
   /** First-level subfolders are classes. Default false. */
@@ -30,9 +37,24 @@ export interface FromImageFolderConfig extends SourceConfig {
   decode?: boolean;
   /** With `decode`: reject images with more pixels than this (from the header). Default 40 megapixels. */
   maxInputPixels?: number;
+  /** With `decode`: 'skip' (default) drops a failing file, 'error' ends the stream with its SampleError. */
+  onError?: 'skip' | 'error';
+  /** With `decode` and onError 'skip': called for every skipped file. */
+  onSkip?: (error: SampleError) => void;
+  /** With `decode` and onError 'skip': failures in a row that end the stream (TooManyFailuresError). Default 50. */
+  maxConsecutiveFailures?: number;
+  /** Where skip lines go (`null` = nowhere). Default console.warn. */
+  log?: ((line: string) => void) | null;
 }
 
-export const DEFAULT_IMAGE_FOLDER_CONFIG = { labels: false, channels: 3, decode: false, extensions: DEFAULT_IMAGE_EXTENSIONS } as const;
+export const DEFAULT_IMAGE_FOLDER_CONFIG = {
+  labels: false,
+  channels: 3,
+  decode: false,
+  extensions: DEFAULT_IMAGE_EXTENSIONS,
+  onError: 'skip',
+  maxConsecutiveFailures: DEFAULT_MAX_CONSECUTIVE_FAILURES,
+} as const;
 
 export function fromImageFolder(root: string, config: FromImageFolderConfig & { decode: true }): DataSource<Sample>;
 export function fromImageFolder(root: string, config?: FromImageFolderConfig & { decode?: false }): DataSource<ImageFile>;
@@ -44,7 +66,15 @@ export function fromImageFolder(root: string, config: FromImageFolderConfig = {}
   if (channels !== 1 && channels !== 3) throw new ArgumentError(fn, 'config.channels', `must be 1 or 3, got ${channels}`);
   const decode = config.decode ?? false;
   const maxInputPixels = config.maxInputPixels ?? DEFAULT_DECODE_CONFIG.maxInputPixels;
+  const onError = config.onError ?? DEFAULT_IMAGE_FOLDER_CONFIG.onError;
+  if (onError !== 'skip' && onError !== 'error') throw new ArgumentError(fn, 'config.onError', `must be 'skip' or 'error', got ${String(onError)}`);
+  const maxFailures = config.maxConsecutiveFailures ?? DEFAULT_IMAGE_FOLDER_CONFIG.maxConsecutiveFailures;
+  if (!(Number.isInteger(maxFailures) && maxFailures >= 1)) throw new ArgumentError(fn, 'config.maxConsecutiveFailures', `must be a positive integer, got ${config.maxConsecutiveFailures}`);
+  const log = config.log === undefined ? (line: string) => console.warn(line) : config.log;
+  let cap: FailureCap | undefined; // per subscription (reset in `open`)
+  const raw = new WeakMap<object, string>();
   return indexedSource<ImageFile | Sample>(fn, config, async (signal) => {
+    cap = new FailureCap(fn, maxFailures, log, config.onSkip);
     const listing = await listImageFolder(root, {
       labels: config.labels,
       extensions: config.extensions,
@@ -66,17 +96,21 @@ export function fromImageFolder(root: string, config: FromImageFolderConfig = {}
         try {
           const real = await realpath(path);
           if (!isInside(listing.root, real)) throw new PathEscapeError(path, real, listing.root);
-          bytes = await readFile(real);
+          bytes = await retryTransient(() => readFile(real));
         } catch (err) {
           if (err instanceof PathEscapeError) throw err;
-          throw new SampleError({ index, epoch, path, reason: 'read', message: (err as Error).message }, { cause: err });
+          const e = new SampleError({ index, epoch, path, reason: 'read', message: (err as Error).message }, { cause: err });
+          raw.set(e, (err as Error).message);
+          throw e;
         }
         let img;
         try {
           img = await decodeImage(bytes, { channels, maxInputPixels, exactJpeg: true });
         } catch (err) {
           const e = err as Error & { reason?: 'decode' | 'too-large' };
-          throw new SampleError({ index, epoch, path, reason: e.reason ?? 'decode', message: e.message }, { cause: err });
+          const se = new SampleError({ index, epoch, path, reason: e.reason ?? 'decode', message: e.message }, { cause: err });
+          raw.set(se, e.message);
+          throw se;
         }
         const pixels = img.pixels();
         const s: Sample = { index, epoch, path, pixels, width: img.width, height: img.height, channels: img.channels };
@@ -84,5 +118,12 @@ export function fromImageFolder(root: string, config: FromImageFolderConfig = {}
         return s;
       },
     };
+  }, {
+    skip: (err) => {
+      if (!decode || onError !== 'skip' || !(err instanceof SampleError)) return false;
+      cap!.fail(err, raw.get(err) ?? err.message);
+      return true;
+    },
+    onItem: () => cap?.ok(),
   });
 }

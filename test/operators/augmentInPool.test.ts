@@ -76,7 +76,7 @@ describe('augmentInPool', () => {
       writeFileSync(join(bad, 'b.png'), Buffer.from('this is not a png'));
       writeFileSync(join(bad, 'c.jpg'), await encode(smoothImage(2, 20, 20, 3), 20, 20, 3, 'jpeg'));
       const spec = simclr({ size: 8 });
-      const err = await lastValueFrom(fromImageFolder(bad).pipe(augmentInPool({ augment: spec, pool: pool2 }), toArray())).catch((e) => e);
+      const err = await lastValueFrom(fromImageFolder(bad).pipe(augmentInPool({ augment: spec, pool: pool2, onError: 'error' }), toArray())).catch((e) => e);
       expect(err).toBeInstanceOf(SampleError);
       expect(err).toMatchObject({ index: 1, reason: 'decode' });
       expect(err.path).toMatch(/b\.png$/);
@@ -88,7 +88,7 @@ describe('augmentInPool', () => {
       expect(stats.skipped).toBe(1);
       expect(skipped[0].index).toBe(1);
       // too large, from the header
-      const big = await lastValueFrom(fromImageFolder(bad, { subset: 1 }).pipe(augmentInPool({ augment: spec, pool: pool2, maxInputPixels: 100 }))).catch((e) => e);
+      const big = await lastValueFrom(fromImageFolder(bad, { subset: 1 }).pipe(augmentInPool({ augment: spec, pool: pool2, maxInputPixels: 100, onError: 'error' }))).catch((e) => e);
       expect(big).toMatchObject({ index: 0, reason: 'too-large' });
     } finally {
       rmSync(bad, { recursive: true, force: true });

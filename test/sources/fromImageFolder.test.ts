@@ -87,7 +87,7 @@ describe('fromImageFolder', () => {
     try {
       writeFileSync(join(bad, 'a.jpg'), await encode(smoothImage(1, W, H, 3), W, H, 3, 'jpeg'));
       writeFileSync(join(bad, 'b.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]));
-      const err = await lastValueFrom(fromImageFolder(bad, { decode: true }).pipe(toArray())).catch((e) => e);
+      const err = await lastValueFrom(fromImageFolder(bad, { decode: true, onError: 'error' }).pipe(toArray())).catch((e) => e);
       expect(err).toBeInstanceOf(SampleError);
       expect(err).toMatchObject({ index: 1, reason: 'decode' });
       expect(err.message).toContain('b.jpg');

@@ -1,0 +1,159 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { rmSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { lastValueFrom, toArray } from 'rxjs';
+import temporal, { temporalBatchMask, temporalLoss, TEMPORAL_DEFAULTS, type TemporalConfig } from '../../pipelines/temporal.ts';
+import { temporalPositives, type TemporalTuple } from '../../src/operators/temporalPositives.ts';
+import { augmentInPool } from '../../src/operators/augmentInPool.ts';
+import { simclr as simclrAugment } from '../../src/augment/presets.ts';
+import { defaultNormalization } from '../../src/pipeline/buildEncoder.ts';
+import { deferBufferUpdates } from '../../src/models/bufferUpdates.ts';
+import type { AugmentPool } from '../../src/augment/createAugmentPool.ts';
+import type { Module } from '../../src/models/module.ts';
+import { from } from 'rxjs';
+import { initBackend, activeBackend } from '../../src/backend/initBackend.ts';
+import { registerGradients } from '../../src/train/registerGradients.ts';
+import { createAugmentPool } from '../../src/augment/createAugmentPool.ts';
+import { fromVideoFile } from '../../src/sources/fromVideoFile.ts';
+import { fromArrays } from '../../src/sources/fromArrays.ts';
+import type { DataSource } from '../../src/sources/DataSource.ts';
+import type { SourceItem } from '../../src/data.ts';
+import type { StepReport } from '../../src/pipeline/PipelineDefinition.ts';
+import { ffmpegAvailable, makeVideo, tempDir } from '../sources/videoFixtures.ts';
+
+const hasFfmpeg = ffmpegAvailable();
+let dir: string;
+let files: string[] = [];
+
+beforeAll(() => {
+  if (!hasFfmpeg) return;
+  dir = tempDir();
+  files = [0, 1, 2, 3].map((v) => makeVideo(dir, `shapes${v}.mp4`, { seconds: 3, fps: 10, width: 32, height: 32, kind: 'shapes', variant: v }));
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const pos = (videoId: string, frameIndex: number) => ({ videoId, frameIndex, timestampMs: 100 * frameIndex });
+
+describe('temporalBatchMask', () => {
+  it('masks batch entries inside the anchor window and the anchor itself, keeps the rest', () => {
+    // tuples [anchor, positive]
+    const tuples = [
+      [pos('a', 10), pos('a', 12)],
+      [pos('a', 13), pos('a', 11)], // within 3 of tuple 0's anchor
+      [pos('a', 30), pos('a', 31)], // far in the same video
+      [pos('b', 10), pos('b', 9)], // another video
+    ];
+    const n = 4;
+    const m = temporalBatchMask(tuples, 0, { frames: 3 });
+    const at = (i: number, c: number) => m[i * 2 * n + c];
+    // anchor 0 against positives: own positive kept, tuple 1's positive (a/11) inside -> masked
+    expect([at(0, 0), at(0, 1), at(0, 2), at(0, 3)]).toEqual([0, -1e9, 0, 0]);
+    // anchor 0 against anchors: itself masked, a/13 inside (distance 3) masked, far and other video kept
+    expect([at(0, 4), at(0, 5), at(0, 6), at(0, 7)]).toEqual([-1e9, -1e9, 0, 0]);
+    // anchor 3 (video b): every video-a column is a negative
+    expect([at(3, 0), at(3, 1), at(3, 2), at(3, 4), at(3, 5), at(3, 6), at(3, 7)]).toEqual([0, 0, 0, 0, 0, 0, -1e9]);
+  });
+});
+
+describe.skipIf(!hasFfmpeg)('pipelines/temporal', () => {
+  /** A fixed evaluation batch: 24 tuples spread over the videos, augmented as in training. */
+  async function fixedBatch(pool: AugmentPool, config: TemporalConfig) {
+    const all = await lastValueFrom(fromVideoFile(files, { fps: 10, concurrency: 4 }).pipe(temporalPositives({ window: { frames: config.windowFrames }, seed: 9 }), toArray()));
+    const chosen: TemporalTuple[] = all.filter((_, i) => i % 5 === 0).slice(0, 24);
+    const samples = chosen.flatMap((t, i) => [t.anchor, t.positives[0]].map((f, s) => ({ index: 2 * i + s, epoch: 0, pixels: f.pixels, width: f.width, height: f.height, channels: f.channels })));
+    const { mean, std } = defaultNormalization(3);
+    const augment = simclrAugment({ size: config.imageSize!, scale: config.cropScale, strength: config.colorStrength, mean, std, views: 1 });
+    const out = await lastValueFrom(from(samples).pipe(augmentInPool({ pool, seed: 4242, augment }), toArray()));
+    const s = config.imageSize!;
+    const data = new Float32Array(out.length * s * s * 3);
+    out.forEach((o, i) => data.set(o.views[0].data as Float32Array, i * s * s * 3));
+    return { x: tf.tensor4d(data, [out.length, s, s, 3]), tuples: chosen.map((t) => [t.anchor, t.positives[0]]) };
+  }
+
+  function lossOn(models: { encoder: Module; head: Module }, batch: Awaited<ReturnType<typeof fixedBatch>>, config: TemporalConfig): number {
+    const { result, pending } = deferBufferUpdates(() => temporalLoss(models, batch.x, batch.tuples, { window: { frames: config.windowFrames }, extraPositives: 0, negatives: 0, temperature: config.temperature }));
+    pending.discard(); // evaluation must not move the BN statistics
+    const v = result.dataSync()[0];
+    result.dispose();
+    return v;
+  }
+
+  async function train(overrides: Partial<TemporalConfig>, epochs: number, videos = files) {
+    if (activeBackend() === undefined) await initBackend({ log: null });
+    await registerGradients();
+    const pool = createAugmentPool({ size: 1 });
+    const config: TemporalConfig = { ...TEMPORAL_DEFAULTS, imageSize: 16, batchSize: 12, headHiddenDim: 64, projectionDim: 32, lr: 3, temperature: 0.1, warmupEpochs: 0, ...overrides, ...JSON.parse(process.env.H1_OVR ?? '{}') };
+    const k = 2 + config.extraPositives + config.negatives;
+    const frames = videos.length * 30;
+    const stepsPerEpoch = Math.floor(frames / config.batchSize);
+    const before = tf.memory().numTensors;
+    const batch = await fixedBatch(pool, config);
+    const source = fromVideoFile(videos, { fps: 10, concurrency: 4, epochs, shuffle: true, seed: 1 }) as unknown as DataSource<SourceItem>;
+    const inst = temporal.create(config, {
+      source,
+      pool,
+      seed: 0,
+      dataset: { name: 'shapes', size: frames, height: 32, width: 32, channels: 3 },
+      stepsPerEpoch,
+      totalSteps: stepsPerEpoch * epochs,
+    });
+    const models = { encoder: inst.modules.encoder, head: inst.modules.head };
+    try {
+      const fixedBefore = lossOn(models, batch, config);
+      const reports: StepReport[] = await lastValueFrom(inst.steps.pipe(toArray()));
+      const fixedAfter = lossOn(models, batch, config);
+      if (process.env.H1_DEBUG) console.log(fixedBefore, fixedAfter, reports.map((r) => r.loss.toFixed(2)).join(' '));
+      const afterTraining = tf.memory().numTensors;
+      const x = tf.randomUniform([3, 16, 16, 3]) as tf.Tensor4D;
+      const feats = inst.features(x);
+      const shape = feats.shape;
+      tf.dispose([x, feats]);
+      return { reports, shape, k, afterTraining, afterEval: tf.memory().numTensors, before, fixedBefore, fixedAfter };
+    } finally {
+      inst.dispose();
+      batch.x.dispose();
+      await pool.destroy();
+    }
+  }
+
+  it('trains on generated video: finite, decreasing loss, no tensor leak', async () => {
+    const r = await train({}, 3);
+    // 4 videos x 30 frames = 120 anchors per epoch, 12 tuples per batch
+    expect(r.reports.length).toBeGreaterThanOrEqual(27); // a short batch at each epoch change is dropped
+    for (const s of r.reports) expect(Number.isFinite(s.loss)).toBe(true);
+    expect(r.reports[0].images).toBe(12);
+    // the loss of a fixed batch (same frames, same augmentation) before vs after training
+    expect(r.fixedAfter).toBeLessThan(r.fixedBefore - 0.1);
+    expect(r.shape).toEqual([3, 128]);
+    expect(r.afterEval).toBe(r.afterTraining);
+    expect(tf.memory().numTensors).toBe(r.before);
+  });
+
+  it('runs with extra positives and explicit negatives', async () => {
+    const r = await train({ extraPositives: 1, negatives: 2, batchSize: 6 }, 1, files.slice(0, 2));
+    expect(r.k).toBe(5);
+    expect(r.reports.length).toBe(10); // one epoch: 60 tuples / 6
+    for (const s of r.reports) expect(Number.isFinite(s.loss)).toBe(true);
+  });
+
+  it('ends the run with an ArgumentError when the source does not emit frames', async () => {
+    if (activeBackend() === undefined) await initBackend({ log: null });
+    const pool = createAugmentPool({ size: 1 });
+    const inst = temporal.create({ ...TEMPORAL_DEFAULTS, imageSize: 8, batchSize: 2 }, {
+      source: fromArrays({ images: new Uint8Array(4 * 64), width: 8, height: 8, channels: 1 }),
+      pool,
+      seed: 0,
+      dataset: { name: 'images', size: 4, height: 8, width: 8, channels: 1 },
+      stepsPerEpoch: 1,
+      totalSteps: 1,
+    });
+    try {
+      await expect(lastValueFrom(inst.steps)).rejects.toThrow(/must be a Frame/);
+    } finally {
+      inst.dispose();
+      await pool.destroy();
+    }
+  });
+});
