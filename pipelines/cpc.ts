@@ -23,7 +23,8 @@
  * cells) with g_enc and stack them as [N, T, W, D] (W = 1 for one vector per frame). The context
  * network is causal along axis 1 only, and `predictAhead` / the loss only shift along axis 1, so
  * predicting "k rows below" becomes "k frames later" with no change to `cpcObjective` below;
- * only the source and the reshape in front of it differ.
+ * only the source and the reshape in front of it differ. Set `sequenceLength` (T) to train on a
+ * video source this way (createFromFrames, at the end of this file).
  *
  * Deviations from the papers, for 28-32 px images on CPUs:
  * - Grid 6 x 6 of 8 px patches at stride 4 (50% overlap, as the paper's 7 x 7 of 64 px at
@@ -77,7 +78,13 @@ import { adam } from '../src/optim/adam.ts';
 import { cosineWithWarmup } from '../src/optim/cosineWithWarmup.ts';
 import { buildEncoder, defaultNormalization, ModuleBundle, normalizeImages, type EncoderName } from '../src/pipeline/buildEncoder.ts';
 import { ArgumentError } from '../src/errors.ts';
-import type { TensorBatch } from '../src/data.ts';
+import type { Sample, SourceItem, TensorBatch } from '../src/data.ts';
+import { frameSequences, type FrameSequence } from '../src/operators/frameSequences.ts';
+import { centerCrop, normalize, nViews, resize } from '../src/augment/spec.ts';
+import { DataSource, pullFrom, type PullIterator } from '../src/sources/DataSource.ts';
+import type { Frame } from '../src/sources/FrameSource.ts';
+import type { PipelineContext, PipelineInstance } from '../src/pipeline/PipelineDefinition.ts';
+import type { Observable, OperatorFunction } from 'rxjs';
 
 export interface CpcConfig {
   /** Patch encoder g_enc. Paper: ResNet-101 v2; default 'convnet6'. */
@@ -112,6 +119,17 @@ export interface CpcConfig {
   warmupEpochs: number;
   /** RandomResizedCrop scale of the crop the grid is cut from. Preset: [0.5, 1]. */
   cropScale: [number, number];
+  /**
+   * Video: frames per sequence T. null (default) = images (the patch grid). When set, the source
+   * must emit Frames (fromVideoFile / fromFrameFolder): runs of T consecutive frames
+   * (frameSequences) are encoded frame by frame, the context runs over time, and W_k predicts the
+   * features of the frame k steps later (offsets must be < T). See createFromFrames below.
+   */
+  sequenceLength: number | null;
+  /** Video: frameIndex step inside a sequence (1 = every decoded frame). Default 1. */
+  frameStep: number;
+  /** Video: frames between the starts of consecutive sequences; null = sequenceLength. Default null. */
+  sequenceHop: number | null;
 }
 
 export const CPC_DEFAULTS: CpcConfig = {
@@ -131,6 +149,9 @@ export const CPC_DEFAULTS: CpcConfig = {
   weightDecay: 0,
   warmupEpochs: 0.1,
   cropScale: [0.5, 1],
+  sequenceLength: null,
+  frameStep: 1,
+  sequenceHop: null,
 };
 
 /** Patch geometry: G patches of P px at stride s span (G - 1) s + P px. */
@@ -269,6 +290,7 @@ export default definePipeline<CpcConfig>({
   summary: 'patch grid -> patch encoder -> masked-conv context over rows -> W_k predicts k rows ahead, InfoNCE over the batch',
   defaults: CPC_DEFAULTS,
   create(config, ctx) {
+    if (config.sequenceLength !== null && config.sequenceLength !== undefined) return createFromFrames(config, ctx);
     const fn = 'cpc';
     const channels = ctx.dataset.channels;
     const imageSize = config.imageSize ?? (ctx.dataset.height || 32);
@@ -341,3 +363,109 @@ export default definePipeline<CpcConfig>({
     };
   },
 });
+
+/**
+ * Sequences as their frames, in order: sequence q's frame i becomes sample q T + i, with the
+ * stream's epoch so far (largest seen; batches never mix epochs, so they break only where it
+ * advances, and never inside a sequence). Pulls one sequence at a time.
+ */
+function flattenSequences(t: number): OperatorFunction<FrameSequence, Sample> {
+  return (source: Observable<FrameSequence>) =>
+    new DataSource<Sample>((): PullIterator<Sample> => {
+      const upstream = pullFrom(source);
+      let pending: Sample[] = [];
+      let q = 0;
+      let epoch = 0;
+      return {
+        async next() {
+          if (pending.length === 0) {
+            const r = await upstream.next();
+            if (r.done) return { done: true, value: undefined };
+            const id = q++;
+            epoch = Math.max(epoch, r.value.frames[0].epoch ?? 0);
+            pending = r.value.frames.map((f, i) => ({ index: id * t + i, epoch, pixels: f.pixels, width: f.width, height: f.height, channels: f.channels }));
+          }
+          return { done: false, value: pending.shift()! };
+        },
+        async return() {
+          pending = [];
+          await upstream.return?.(undefined);
+          return { done: true, value: undefined };
+        },
+      };
+    });
+}
+
+/**
+ * CPC on video (config.sequenceLength = T): the source's frames -> frameSequences (T consecutive
+ * frames) -> each frame resized (shorter side), centre-cropped to imageSize and normalised in the
+ * pool (the same deterministic transform for every frame of a sequence, so that the only change
+ * along time is the video's own) -> batches of N sequences -> g_enc per frame: z [N, T, 1, D]
+ * -> the same cpcObjective as images, with axis 1 = time: c_t sees frames <= t and W_k c_t
+ * predicts z_{t+k}, the other sequences' and times' frames at the same offset being negatives.
+ * Features: as for images, 'z' = g_enc(frame), 'c' = the context of a one-frame sequence.
+ */
+export function createFromFrames(config: CpcConfig, ctx: PipelineContext): PipelineInstance {
+  const fn = 'cpc';
+  const t = config.sequenceLength!;
+  if (!(Number.isInteger(t) && t >= 2)) throw new ArgumentError(fn, 'config.sequenceLength', `must be an integer >= 2 (frames per sequence) or null (images), got ${t}`);
+  const offsets = config.offsets;
+  if (!Array.isArray(offsets) || offsets.length === 0 || offsets.some((k) => !Number.isInteger(k) || k < 1 || k >= t)) {
+    throw new ArgumentError(fn, 'config.offsets', `must be a non-empty list of integers in [1, ${t - 1}] (frames ahead, below sequenceLength ${t}), got ${JSON.stringify(offsets)}`);
+  }
+  if (config.features !== 'z' && config.features !== 'c') throw new ArgumentError(fn, 'config.features', `must be 'z' or 'c', got ${String(config.features)}`);
+  const channels = ctx.dataset.channels;
+  const imageSize = config.imageSize ?? (ctx.dataset.height || 32);
+  const { mean, std } = defaultNormalization(channels);
+  const f = buildEncoder(config.encoder, channels, imageSize, ctx.seed); // frame -> [D]
+  const context = maskedConvContext({ inDim: f.dim, dim: config.contextDim, layers: config.contextLayers, seed: ctx.seed + 1 });
+  const predictor = cpcPredictor({ contextDim: config.contextDim, targetDim: f.dim, offsets, seed: ctx.seed + 2 });
+  const models: CpcModels = { encoder: f.module, context, predictor };
+  const model = new ModuleBundle({ encoder: f.module, context, predictor });
+  const optimizer = adam({
+    lr: cosineWithWarmup({ baseLr: config.lr, warmupSteps: Math.min(ctx.totalSteps, Math.round(config.warmupEpochs * ctx.stepsPerEpoch)), totalSteps: ctx.totalSteps }),
+    weightDecay: config.weightDecay,
+  });
+  const lossConfig = { temperature: config.temperature, normalize: config.normalize };
+  const n = config.batchSize;
+
+  const steps = (ctx.source as Observable<SourceItem> as Observable<Frame>).pipe(
+    frameSequences({ length: t, step: config.frameStep, hop: config.sequenceHop ?? t }), // T consecutive frames of one video
+    flattenSequences(t), // T samples per sequence, in time order
+    augmentInPool({ pool: ctx.pool, seed: ctx.seed, augment: nViews(1, [resize(imageSize), centerCrop(imageSize), normalize(mean, std)]) }), // [S, S, C] float32
+    batchWithPrefetch({ batchSize: n * t, prefetch: 2, dropLast: true }),
+    toTensorBatch(), // views[0]: [N T, S, S, C]
+    trainEach<TensorBatch>({
+      params: model,
+      optimizer,
+      images: (b) => b.size / t,
+      loss: (b) => {
+        const x = b.views[0]; // [N T, S, S, C]
+        const [, s, s2, ch] = x.shape;
+        const seq = tf.reshape(x, [n, t, 1, s, s2, ch]); // [N, T, W = 1, S, S, C]
+        return cpcObjective(models, seq, lossConfig);
+      },
+    }),
+    map((r) => r.report),
+  );
+
+  const features = (images: tf.Tensor4D): tf.Tensor2D =>
+    tf.tidy(() => {
+      const z = f.module.forward(normalizeImages(images, mean, std), { training: false }) as tf.Tensor2D; // [N, D]
+      if (config.features === 'z') return z;
+      const c = context.forward(tf.reshape(z, [z.shape[0], 1, 1, f.dim]), { training: false }); // [N, 1, 1, Dc]
+      return tf.reshape(c, [z.shape[0], config.contextDim]) as tf.Tensor2D; // [N, Dc]
+    });
+
+  return {
+    steps,
+    imageSize,
+    modules: { encoder: f.module, context, predictor },
+    optimizer,
+    features,
+    dispose: () => {
+      model.dispose();
+      optimizer.dispose?.();
+    },
+  };
+}

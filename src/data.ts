@@ -122,7 +122,7 @@ export class SampleError extends ContrastreamError {
         ? 'Shrink the file or raise maxInputPixels'
         : info.reason === 'worker'
           ? 'A worker thread failed; check memory limits and the worker error'
-          : "Fix or remove the file, or pass onError: 'skip' to drop failing samples";
+          : "Fix or remove the file (with onError: 'skip', the data-plane default, such samples are dropped and logged)";
     super(`sample ${info.index}${where}, epoch ${info.epoch ?? 0}: ${info.reason} failed: ${info.message}. ${hint}.`, options);
     this.index = info.index;
     this.epoch = info.epoch ?? 0;

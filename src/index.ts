@@ -31,6 +31,10 @@ export { fromArrays, type ArraysData, type FromArraysConfig } from './sources/fr
 export { fromIdx, parseIdxHeader, type FromIdxConfig, type IdxHeader } from './sources/fromIdx.ts';
 export { fromCifar10Binary, type FromCifar10BinaryConfig } from './sources/fromCifar10Binary.ts';
 export { fromImageFolder, type FromImageFolderConfig } from './sources/fromImageFolder.ts';
+export { isFrame, interleaveVideos, FfmpegNotFoundError, VideoDecodeError, type Frame, type FrameSource, type VideoErrorPolicy } from './sources/FrameSource.ts';
+export { fromVideoFile, buildFfmpegArgs, type FromVideoFileConfig } from './sources/fromVideoFile.ts';
+export { fromFrameFolder, listFrameFolder, type FromFrameFolderConfig } from './sources/fromFrameFolder.ts';
+export { findFfmpeg, FFMPEG_ENV, type FindFfmpegConfig, type FfmpegLocation } from './sources/findFfmpeg.ts';
 
 // augmentation
 export {
@@ -71,6 +75,18 @@ export { decodeImage, type DecodeConfig } from './augment/decodeImage.ts';
 export { setNativeAugment, nativeAugmentStatus } from './augment/nativeKernels.ts';
 export { rgbToLab, labToRgb } from './augment/lab.ts';
 export { trainEach, type TrainEachConfig, type TrainedStep, type LossResult } from './operators/trainEach.ts';
+export {
+  temporalPositives,
+  createTemporalPositivesStats,
+  temporalDistance,
+  isTemporalNegative,
+  type TemporalPositivesConfig,
+  type TemporalPositivesStats,
+  type TemporalTuple,
+  type TemporalSpan,
+  type FramePosition,
+} from './operators/temporalPositives.ts';
+export { frameSequences, type FrameSequencesConfig, type FrameSequence } from './operators/frameSequences.ts';
 
 // losses
 export { ntXentLoss, infoNceLoss, infoNceLossFromLogits, invaSpreadLoss, nceLoss, estimateNceNormalizer, cpcInfoNceLoss, cmcLoss, estimateCmcNormalizers, proximalLoss } from './losses/index.ts';

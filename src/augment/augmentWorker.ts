@@ -4,6 +4,7 @@
  * worker thread).
  */
 import { readFile, realpath } from 'node:fs/promises';
+import { parentPort } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import sharp from 'sharp';
 import { applyAugment } from './applyAugment.ts';
@@ -12,7 +13,7 @@ import { PixelImage, type SourceImage } from './sourceImage.ts';
 import { isInside } from '../sources/listImageFolder.ts';
 import { checkImageHeader } from './imageHeader.ts';
 import { retryTransient } from '../internal/retryTransient.ts';
-import type { AugmentTask, AugmentTaskResult, ItemResult, OutputRef, TaskItem } from './workerProtocol.ts';
+import { TASK_STARTED, type AugmentTask, type AugmentTaskResult, type ItemResult, type OutputRef, type TaskItem } from './workerProtocol.ts';
 import type { ViewArray, SampleFailure } from '../data.ts';
 
 // One libvips thread per worker: parallelism comes from the pool.
@@ -92,6 +93,7 @@ async function processItem(task: AugmentTask, item: TaskItem): Promise<ViewArray
 }
 
 export default async function augmentChunk(task: AugmentTask): Promise<unknown> {
+  if (task.taskId !== undefined) parentPort?.postMessage({ [TASK_STARTED]: task.taskId }); // starts the pool's timeout clock
   let busy = 0;
   const perItem: (ViewArray[] | ItemResult)[] = [];
   for (const item of task.items) {

@@ -17,7 +17,7 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { ArgumentError } from '../errors.ts';
 import { WorkerError } from '../data.ts';
 import type { AugmentTask, AugmentTaskResult } from './workerProtocol.ts';
-import { WORKER_INIT_FAILED } from './workerProtocol.ts';
+import { TASK_STARTED, WORKER_INIT_FAILED } from './workerProtocol.ts';
 
 export interface AugmentPoolConfig {
   /** Worker threads. Default: the number of cores (os.availableParallelism()). */
@@ -26,7 +26,10 @@ export interface AugmentPoolConfig {
   resourceLimits?: ResourceLimits;
   /**
    * Longest time one task (a chunk of samples) may run before its worker is terminated and the
-   * task fails with WorkerError 'timeout'. 0 disables it. Default 60 000 ms.
+   * task fails with WorkerError 'timeout'. It counts from the moment a worker starts the task
+   * (time queued, or waiting for a replacement worker to boot, does not count; a task that is
+   * not started within 10x this time, at least 60 s, times out too). 0 disables it.
+   * Default 60 000 ms.
    */
   taskTimeoutMs?: number;
   /** Called with every pool-level error (a worker failing outside a task, or failing to start). */
@@ -56,6 +59,9 @@ export class AugmentPool {
   private completed = 0;
   private readonly pending = new Set<(err: WorkerError) => void>();
   private readonly onPoolError: ((error: unknown) => void) | undefined;
+  private nextTaskId = 1;
+  /** Start time (performance.now()) of running tasks, by task id. */
+  private readonly startedAt = new Map<number, number>();
 
   constructor(config: AugmentPoolConfig = {}) {
     const fn = 'createAugmentPool';
@@ -82,6 +88,10 @@ export class AugmentPool {
     // Errors outside tasks (a worker failing to start, an exception in an idle worker). Always
     // handled: an 'error' event without a listener would crash the process.
     this.piscina.on('error', (err: unknown) => this.poolError(err));
+    this.piscina.on('message', (m: unknown) => {
+      const id = m !== null && typeof m === 'object' ? (m as Record<string, unknown>)[TASK_STARTED] : undefined;
+      if (typeof id === 'number' && id < this.nextTaskId && !this.startedAt.has(id)) this.startedAt.set(id, performance.now());
+    });
   }
 
   private poolError(err: unknown): void {
@@ -132,14 +142,28 @@ export class AugmentPool {
   run(task: AugmentTask, transfer: ArrayBuffer[], signal?: AbortSignal): Promise<AugmentTaskResult> {
     if (this.closing) return Promise.reject(new WorkerError('destroyed', 'AugmentPool.run after destroy()'));
     if (this.initFailure) return Promise.reject(this.initFailure);
+    const id = this.nextTaskId++;
     const timer = this.taskTimeoutMs > 0 ? new AbortController() : undefined;
-    const handle = timer ? setTimeout(() => timer.abort(), this.taskTimeoutMs) : undefined;
+    let handle: ReturnType<typeof setTimeout> | undefined;
+    if (timer) {
+      const limit = this.taskTimeoutMs;
+      const maxWait = Math.max(10 * limit, 60_000);
+      const submitted = performance.now();
+      const check = () => {
+        const now = performance.now();
+        const start = this.startedAt.get(id);
+        const left = start === undefined ? Math.min(limit, submitted + maxWait - now) : start + limit - now;
+        if (left <= 0) timer.abort();
+        else handle = setTimeout(check, left);
+      };
+      handle = setTimeout(check, limit);
+    }
     const signals = [timer?.signal, signal].filter((s): s is AbortSignal => s !== undefined);
     const combined = signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
     return new Promise<AugmentTaskResult>((resolve, reject) => {
       const onInit = (err: WorkerError) => reject(err);
       this.pending.add(onInit);
-      this.piscina.run(task, { transferList: transfer, signal: combined }).then(
+      this.piscina.run({ ...task, taskId: id }, { transferList: transfer, signal: combined }).then(
         (r: AugmentTaskResult) => {
           this.completed++;
           resolve(r);
@@ -151,6 +175,7 @@ export class AugmentPool {
         },
       ).finally(() => {
         if (handle !== undefined) clearTimeout(handle);
+        this.startedAt.delete(id);
         this.pending.delete(onInit);
       });
     });

@@ -15,6 +15,8 @@
  * is converted after resampling, and the DCT-domain downscale is a sharper low-pass than the
  * bilinear filter. The difference is a few levels on average (the tests bound it). Pass
  * `exactJpeg: true` (augmentInPool / decodeImage) to decode fully with sharp and resize that.
+ * When the native addon decodes JPEGs (libjpeg-turbo, see decodeImage.ts), JPEGs arrive here
+ * as fully decoded PixelImages and this class is not used.
  */
 import type { CropBox } from './geometry.ts';
 import { resampleU8 } from './resample.ts';

@@ -32,7 +32,16 @@ export interface AugmentTask {
   items: TaskItem[];
   /** Packed HWC pixels of the in-memory items (transferred). */
   pixels?: ArrayBuffer;
+  /** Set by AugmentPool: the worker reports `{ [TASK_STARTED]: taskId }` when it starts the task. */
+  taskId?: number;
 }
+
+/**
+ * Key of the message a worker posts (parentPort) when it starts a task: AugmentPool's per-task
+ * timeout counts from then, so time spent queued or waiting for a replacement worker to boot
+ * does not count.
+ */
+export const TASK_STARTED = 'contrastreamTaskStarted';
 
 export interface OutputRef {
   offset: number;

@@ -21,6 +21,10 @@ import { knnClassify } from '../eval/knnClassify.ts';
 import { linearProbe, DEFAULT_LINEAR_PROBE_CONFIG } from '../eval/linearProbe.ts';
 import { writeFeatures } from '../eval/writeFeatures.ts';
 import { writeReport } from '../report/writeReport.ts';
+import { lastValueFrom, reduce } from 'rxjs';
+import { augmentInPool } from '../operators/augmentInPool.ts';
+import { centerCrop, resize } from '../augment/spec.ts';
+import type { AugmentedSample } from '../data.ts';
 import { loadEncoder } from '../run/loadEncoder.ts';
 
 const HELP_FLAG: FlagSpec = { type: 'boolean', help: 'show this help' };
@@ -149,6 +153,39 @@ export async function evalCommand(targetArg: string, flags: ParsedArgs['flags'])
   }
 }
 
+/**
+ * Like collectImages, but keeps where every row came from and orders rows by (file, index):
+ * image folders by path, videos by file then frame, IDX/CIFAR by dataset index. (Frame
+ * indices restart at 0 in every video, so the index alone does not order video frames.)
+ */
+async function collectRows(dataset: OpenedDataset, split: 'train' | 'test', size: number, limit: number | undefined): Promise<{ set: ImageSet; sources: (string | undefined)[] }> {
+  const open = split === 'train' ? dataset.train : dataset.test;
+  if (open === undefined) throw new UsageError(`the data in '${dataset.root}' has no ${split} split`);
+  const pool = createAugmentPool({});
+  try {
+    const samples = await lastValueFrom(
+      open({ subset: limit }).pipe(
+        augmentInPool({ pool, augment: { views: [[resize(size), centerCrop(size)]] } }), // [size, size, C] uint8
+        reduce((acc: AugmentedSample[], x) => (acc.push(x), acc), []),
+      ),
+    );
+    samples.sort((a, b) => ((a.path ?? '') < (b.path ?? '') ? -1 : (a.path ?? '') > (b.path ?? '') ? 1 : a.index - b.index));
+    const rows = limit === undefined ? samples : samples.slice(0, limit);
+    const channels = rows[0]?.views[0].shape[2] ?? 1;
+    const per = size * size * channels;
+    const images = new Uint8Array(rows.length * per);
+    const labels = new Int32Array(rows.length);
+    rows.forEach((r, i) => {
+      images.set(r.views[0].data as Uint8Array, i * per);
+      labels[i] = r.label ?? -1;
+    });
+    const sources = rows.map((r) => (r.path === undefined ? undefined : dataset.format === 'video' ? `${r.path}#frame=${r.index}` : r.path));
+    return { set: { images, labels, count: rows.length, size, channels }, sources };
+  } finally {
+    await pool.destroy();
+  }
+}
+
 export async function embedCommand(targetArg: string, flags: ParsedArgs['flags']): Promise<number> {
   const out = flags.out as string | undefined;
   if (out === undefined) throw new UsageError(`embed: option '--out FILE' is required (a .npy or .json file)`);
@@ -160,19 +197,14 @@ export async function embedCommand(targetArg: string, flags: ParsedArgs['flags']
   const p = await prepare(targetArg, flags, 'embed');
   const { encoder, dataset } = p;
   try {
-    const set = await decode(dataset, split, encoder.imageSize, limit);
+    const { set, sources } = await collectRows(dataset, split, encoder.imageSize, limit);
     const t0 = performance.now();
     const f = encodeImages(set, (x) => encoder.features(x)); // [N, D]
     const features = f.dataSync() as Float32Array;
     const shape: [number, number] = [f.shape[0], f.shape[1]];
     f.dispose();
     const hasLabels = set.labels.some((l) => l >= 0);
-    let paths: string[] | undefined;
-    if (dataset.format === 'folder') {
-      const open = split === 'train' ? dataset.train : dataset.test!;
-      paths = new Array<string>(set.count);
-      for await (const item of open({ subset: limit })) if (item.index < set.count) paths[item.index] = item.path ?? '';
-    }
+    const paths = sources.every((p) => p !== undefined) && sources.length > 0 ? (sources as string[]) : undefined;
     const files = writeFeatures(resolve(out), { features, shape, labels: hasLabels ? set.labels : undefined, paths });
     say(`embed: ${shape[0]} x ${shape[1]} features of ${dataset.root} (${split}) in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${files.join(', ')}`);
     return 0;

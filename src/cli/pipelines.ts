@@ -10,6 +10,7 @@ export const BUILTIN_PIPELINES: Record<string, Loader> = {
   moco: () => import('../../pipelines/moco.ts') as Promise<{ default: PipelineDefinition<object> }>,
   cpc: () => import('../../pipelines/cpc.ts') as Promise<{ default: PipelineDefinition<object> }>,
   cmc: () => import('../../pipelines/cmc.ts') as Promise<{ default: PipelineDefinition<object> }>,
+  temporal: () => import('../../pipelines/temporal.ts') as Promise<{ default: PipelineDefinition<object> }>,
 };
 
 export async function loadBuiltin(name: string): Promise<PipelineDefinition<object> | undefined> {

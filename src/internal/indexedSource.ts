@@ -19,8 +19,6 @@ export interface IndexedSourceOptions {
    * throw instead, e.g. TooManyFailuresError, which ends the stream). Default: end the stream.
    */
   skip?: (error: unknown) => boolean;
-  /** Called after every item `get` returned (resets failure counts). */
-  onItem?: () => void;
 }
 
 export function indexedSource<T>(
@@ -71,7 +69,6 @@ export function indexedSource<T>(
               throw err;
             }
             if (closed) return { done: true, value: undefined };
-            options.onItem?.();
             return { done: false, value };
           }
         } catch (err) {

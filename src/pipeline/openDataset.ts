@@ -21,13 +21,16 @@ import { fromIdx } from '../sources/fromIdx.ts';
 import { fromCifar10Binary } from '../sources/fromCifar10Binary.ts';
 import { fromImageFolder } from '../sources/fromImageFolder.ts';
 import type { SourceConfig } from '../internal/sourcePlan.ts';
+import { readdirSync } from 'node:fs';
+import { extname } from 'node:path';
+import { fromVideoFile, probeVideo } from '../sources/fromVideoFile.ts';
 
 /** Folder of the embedded default data. */
 export const EMBEDDED_DATA = fileURLToPath(new URL('../../data/fashion-mnist-small/', import.meta.url));
 
 export class DatasetError extends ContrastreamError {}
 
-export type DatasetFormat = 'idx' | 'cifar10' | 'folder';
+export type DatasetFormat = 'idx' | 'cifar10' | 'folder' | 'video';
 
 export interface OpenedDataset {
   format: DatasetFormat;
@@ -103,6 +106,8 @@ export async function openDataset(path: string | undefined): Promise<OpenedDatas
       test: existsSync(testBatch) ? (c) => fromCifar10Binary(testBatch, c) : undefined,
     };
   }
+  const video = await openVideoFolder(root);
+  if (video !== undefined) return video;
   const trainDir = existsSync(join(root, 'train')) ? join(root, 'train') : undefined;
   const testDir = trainDir ? firstExisting(root, ['test', 'val']) : undefined;
   const folder = trainDir ?? root;
@@ -119,5 +124,57 @@ export async function openDataset(path: string | undefined): Promise<OpenedDatas
     trainSize,
     train: (c) => fromImageFolder(folder, { ...c, labels: labelled }),
     test: testDir !== undefined ? (c) => fromImageFolder(testDir, { ...c, labels: true }) : undefined,
+  };
+}
+
+/** Video file extensions recognised in a data folder. */
+export const VIDEO_EXTENSIONS = ['.mp4', '.m4v', '.mkv', '.webm', '.mov', '.avi'] as const;
+/** Frames per second video folders are decoded at. */
+export const VIDEO_DATA_FPS = 10;
+/** Videos taller than this are scaled down to it (keeping the aspect ratio) when decoded. */
+export const VIDEO_DATA_MAX_HEIGHT = 64;
+
+/**
+ * A folder whose files (directly inside it) are videos: frames at VIDEO_DATA_FPS, scaled to at most
+ * VIDEO_DATA_MAX_HEIGHT px high (the first video's size for all), no labels. The training
+ * source emits Frames (for the temporal pipeline and CPC with sequenceLength); corrupt videos
+ * are skipped with a warning on stderr. Undefined when the folder holds no video.
+ */
+async function openVideoFolder(root: string): Promise<OpenedDataset | undefined> {
+  const files = readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isFile() && (VIDEO_EXTENSIONS as readonly string[]).includes(extname(e.name).toLowerCase()))
+    .map((e) => join(root, e.name))
+    .sort();
+  if (files.length === 0) return undefined;
+  const first = await probeVideo(files[0]);
+  const scale = Math.min(1, VIDEO_DATA_MAX_HEIGHT / first.height);
+  const height = Math.max(2, 2 * Math.round((first.height * scale) / 2));
+  const width = Math.max(2, 2 * Math.round((first.width * scale) / 2));
+  let frames = 0;
+  for (const f of files) {
+    try {
+      const p = await probeVideo(f);
+      frames += Number.isFinite(p.durationSec) ? Math.round(p.durationSec * VIDEO_DATA_FPS) : 0;
+    } catch {
+      // counted as empty; the source reports it when it reaches it
+    }
+  }
+  if (frames === 0) throw new DatasetError(`the videos under '${root}' have no readable frames (ffprobe found no duration)`);
+  return {
+    format: 'video',
+    root,
+    height,
+    width,
+    channels: 3,
+    labelled: false,
+    trainSize: frames,
+    train: (c) =>
+      fromVideoFile(files, {
+        ...c,
+        fps: VIDEO_DATA_FPS,
+        size: { width, height },
+        concurrency: Math.min(8, files.length),
+        onSkip: (e) => process.stderr.write(`warning: ${e.message}\n`),
+      }) as unknown as DataSource<SourceItem>,
   };
 }

@@ -71,10 +71,10 @@ export function fromImageFolder(root: string, config: FromImageFolderConfig = {}
   const maxFailures = config.maxConsecutiveFailures ?? DEFAULT_IMAGE_FOLDER_CONFIG.maxConsecutiveFailures;
   if (!(Number.isInteger(maxFailures) && maxFailures >= 1)) throw new ArgumentError(fn, 'config.maxConsecutiveFailures', `must be a positive integer, got ${config.maxConsecutiveFailures}`);
   const log = config.log === undefined ? (line: string) => console.warn(line) : config.log;
-  let cap: FailureCap | undefined; // per subscription (reset in `open`)
-  const raw = new WeakMap<object, string>();
+  // per failed sample: its raw message and the failure count of its subscription
+  const failures = new WeakMap<object, { raw: string; cap: FailureCap }>();
   return indexedSource<ImageFile | Sample>(fn, config, async (signal) => {
-    cap = new FailureCap(fn, maxFailures, log, config.onSkip);
+    const cap = new FailureCap(fn, maxFailures, log, config.onSkip); // per subscription
     const listing = await listImageFolder(root, {
       labels: config.labels,
       extensions: config.extensions,
@@ -100,7 +100,7 @@ export function fromImageFolder(root: string, config: FromImageFolderConfig = {}
         } catch (err) {
           if (err instanceof PathEscapeError) throw err;
           const e = new SampleError({ index, epoch, path, reason: 'read', message: (err as Error).message }, { cause: err });
-          raw.set(e, (err as Error).message);
+          failures.set(e, { raw: (err as Error).message, cap });
           throw e;
         }
         let img;
@@ -109,10 +109,11 @@ export function fromImageFolder(root: string, config: FromImageFolderConfig = {}
         } catch (err) {
           const e = err as Error & { reason?: 'decode' | 'too-large' };
           const se = new SampleError({ index, epoch, path, reason: e.reason ?? 'decode', message: e.message }, { cause: err });
-          raw.set(se, e.message);
+          failures.set(se, { raw: e.message, cap });
           throw se;
         }
         const pixels = img.pixels();
+        cap.ok();
         const s: Sample = { index, epoch, path, pixels, width: img.width, height: img.height, channels: img.channels };
         if (withLabels) s.label = labels[index];
         return s;
@@ -120,10 +121,10 @@ export function fromImageFolder(root: string, config: FromImageFolderConfig = {}
     };
   }, {
     skip: (err) => {
-      if (!decode || onError !== 'skip' || !(err instanceof SampleError)) return false;
-      cap!.fail(err, raw.get(err) ?? err.message);
+      const f = err instanceof SampleError ? failures.get(err) : undefined;
+      if (!decode || onError !== 'skip' || f === undefined) return false;
+      f.cap.fail(err as SampleError, f.raw); // throws TooManyFailuresError at the cap
       return true;
     },
-    onItem: () => cap?.ok(),
   });
 }

@@ -66,6 +66,19 @@ export interface FromVideoFileConfig extends SourceConfig, VideoErrorPolicy<Vide
   videoId?: (absolutePath: string) => string;
   /** Called with the pid of every ffmpeg started (tests, monitoring). */
   onSpawn?: (pid: number, file: string) => void;
+  /** Counters (frames read from the pipes, most frames held at once by one video). */
+  stats?: VideoSourceStats;
+}
+
+export interface VideoSourceStats {
+  /** Complete frames read from ffmpeg's pipes, over all videos. */
+  framesRead: number;
+  /** Most decoded frames one video held, waiting to be pulled. */
+  peakBufferedFrames: number;
+}
+
+export function createVideoSourceStats(): VideoSourceStats {
+  return { framesRead: 0, peakBufferedFrames: 0 };
 }
 
 export const DEFAULT_FROM_VIDEO_FILE_CONFIG = {
@@ -130,23 +143,35 @@ function parseRate(s: string | undefined): { text: string; value: number } | und
   return { text: `${num}/${den}`, value: num / den };
 }
 
-interface ProbeResult {
+/** What ffprobe says about a video's first video stream. */
+export interface VideoProbe {
   width: number;
   height: number;
+  /** Average frame rate, as an exact fraction and as a number. */
   rate: { text: string; value: number };
+  /** Length in seconds (NaN when unknown). */
+  durationSec: number;
 }
 
-function probe(ffprobe: string, file: string): Promise<ProbeResult> {
-  const args = ['-v', 'error', '-protocol_whitelist', 'file,pipe', '-select_streams', 'v:0', '-show_entries', 'stream=width,height,avg_frame_rate,r_frame_rate', '-of', 'json', fileUrl(file)];
+/** Reads size, frame rate and duration with ffprobe (argv array, file: URL). Rejects with VideoDecodeError. */
+export function probeVideo(file: string, config: { ffmpegPath?: string; ffprobePath?: string } = {}): Promise<VideoProbe> {
+  const loc = findFfmpeg(config);
+  if (loc.ffprobe === undefined) return Promise.reject(new FfmpegNotFoundError('probeVideo: no ffprobe found. Install it (it comes with Debian\'s ffmpeg package) or set ffprobePath'));
+  return probe(loc.ffprobe, resolve(file));
+}
+
+function probe(ffprobe: string, file: string): Promise<VideoProbe> {
+  const args = ['-v', 'error', '-protocol_whitelist', 'file,pipe', '-select_streams', 'v:0', '-show_entries', 'stream=width,height,avg_frame_rate,r_frame_rate:format=duration', '-of', 'json', fileUrl(file)];
   return new Promise((done, fail) => {
     execFile(ffprobe, args, { shell: false, windowsHide: true, timeout: 30_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       const problem = (p: string) => new VideoDecodeError({ file, framesDecoded: 0, exitCode: typeof (err as { code?: unknown })?.code === 'number' ? ((err as { code: number }).code) : null, stderr: String(stderr).slice(-STDERR_TAIL), problem: p }, { cause: err ?? undefined });
       if (err) return fail(problem('ffprobe could not read it'));
       try {
-        const s = (JSON.parse(String(stdout)) as { streams?: Array<{ width?: number; height?: number; avg_frame_rate?: string; r_frame_rate?: string }> }).streams?.[0];
+        const json = JSON.parse(String(stdout)) as { streams?: Array<{ width?: number; height?: number; avg_frame_rate?: string; r_frame_rate?: string }>; format?: { duration?: string } };
+        const s = json.streams?.[0];
         const rate = parseRate(s?.avg_frame_rate) ?? parseRate(s?.r_frame_rate);
         if (!s || !(Number(s.width) > 0 && Number(s.height) > 0) || !rate) return fail(problem('it has no video stream with a known size and frame rate'));
-        done({ width: Number(s.width), height: Number(s.height), rate });
+        done({ width: Number(s.width), height: Number(s.height), rate, durationSec: json.format?.duration !== undefined ? Number(json.format.duration) : NaN });
       } catch (e) {
         fail(problem(`ffprobe printed unreadable output (${(e as Error).message})`));
       }
@@ -155,7 +180,7 @@ function probe(ffprobe: string, file: string): Promise<ProbeResult> {
 }
 
 /** Decodes one video: a pull iterator of its frames. */
-function decodeVideo(plan: DecodePlan, ffmpeg: string, options: { bufferFrames: number; killGraceMs: number; onSpawn?: (pid: number, file: string) => void }): PullIterator<Frame> {
+function decodeVideo(plan: DecodePlan, ffmpeg: string, options: { bufferFrames: number; killGraceMs: number; onSpawn?: (pid: number, file: string) => void; stats?: VideoSourceStats }): PullIterator<Frame> {
   const frameBytes = plan.width * plan.height * plan.channels;
   let child: ChildProcess | undefined;
   const frames: Uint8Array[] = [];
@@ -227,6 +252,10 @@ function decodeVideo(plan: DecodePlan, ffmpeg: string, options: { bufferFrames: 
         if (fill === frameBytes) {
           frames.push(cur); // each frame owns its pixels (no view into the pipe's chunk)
           decoded++;
+          if (options.stats) {
+            options.stats.framesRead++;
+            options.stats.peakBufferedFrames = Math.max(options.stats.peakBufferedFrames, frames.length);
+          }
           cur = new Uint8Array(frameBytes);
           fill = 0;
         }
@@ -388,7 +417,7 @@ export function fromVideoFile(paths: string | readonly string[], config: FromVid
             inner = decodeVideo(
               { file, videoId: videoIdOf(file), epoch, fps: rate.text, fpsValue: rate.value, width: dims.width, height: dims.height, channels, start, duration, strict },
               loc.ffmpeg,
-              { bufferFrames, killGraceMs, onSpawn: config.onSpawn },
+              { bufferFrames, killGraceMs, onSpawn: config.onSpawn, stats: config.stats },
             );
           }
           return inner.next();

@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { rmSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { lastValueFrom, toArray } from 'rxjs';
+import cpc, { CPC_DEFAULTS, type CpcConfig } from '../../pipelines/cpc.ts';
 import temporal, { temporalBatchMask, temporalLoss, TEMPORAL_DEFAULTS, type TemporalConfig } from '../../pipelines/temporal.ts';
 import { temporalPositives, type TemporalTuple } from '../../src/operators/temporalPositives.ts';
 import { augmentInPool } from '../../src/operators/augmentInPool.ts';
@@ -84,7 +85,7 @@ describe.skipIf(!hasFfmpeg)('pipelines/temporal', () => {
     if (activeBackend() === undefined) await initBackend({ log: null });
     await registerGradients();
     const pool = createAugmentPool({ size: 1 });
-    const config: TemporalConfig = { ...TEMPORAL_DEFAULTS, imageSize: 16, batchSize: 12, headHiddenDim: 64, projectionDim: 32, lr: 3, temperature: 0.1, warmupEpochs: 0, ...overrides, ...JSON.parse(process.env.H1_OVR ?? '{}') };
+    const config: TemporalConfig = { ...TEMPORAL_DEFAULTS, imageSize: 16, batchSize: 12, headHiddenDim: 64, projectionDim: 32, lr: 0.5, warmupEpochs: 0, colorStrength: 0, cropScale: [0.6, 1], ...overrides }; // mild augmentation: a short run learns visibly
     const k = 2 + config.extraPositives + config.negatives;
     const frames = videos.length * 30;
     const stepsPerEpoch = Math.floor(frames / config.batchSize);
@@ -104,7 +105,6 @@ describe.skipIf(!hasFfmpeg)('pipelines/temporal', () => {
       const fixedBefore = lossOn(models, batch, config);
       const reports: StepReport[] = await lastValueFrom(inst.steps.pipe(toArray()));
       const fixedAfter = lossOn(models, batch, config);
-      if (process.env.H1_DEBUG) console.log(fixedBefore, fixedAfter, reports.map((r) => r.loss.toFixed(2)).join(' '));
       const afterTraining = tf.memory().numTensors;
       const x = tf.randomUniform([3, 16, 16, 3]) as tf.Tensor4D;
       const feats = inst.features(x);
@@ -125,17 +125,53 @@ describe.skipIf(!hasFfmpeg)('pipelines/temporal', () => {
     for (const s of r.reports) expect(Number.isFinite(s.loss)).toBe(true);
     expect(r.reports[0].images).toBe(12);
     // the loss of a fixed batch (same frames, same augmentation) before vs after training
-    expect(r.fixedAfter).toBeLessThan(r.fixedBefore - 0.1);
+    expect(r.fixedAfter).toBeLessThan(r.fixedBefore - 0.3); // measured: 3.55 -> 2.6-2.8
     expect(r.shape).toEqual([3, 128]);
     expect(r.afterEval).toBe(r.afterTraining);
     expect(tf.memory().numTensors).toBe(r.before);
   });
 
   it('runs with extra positives and explicit negatives', async () => {
-    const r = await train({ extraPositives: 1, negatives: 2, batchSize: 6 }, 1, files.slice(0, 2));
+    const r = await train({ extraPositives: 1, negatives: 2, batchSize: 5 }, 1, files.slice(0, 1));
     expect(r.k).toBe(5);
-    expect(r.reports.length).toBe(10); // one epoch: 60 tuples / 6
+    expect(r.reports.length).toBe(6); // one epoch: 30 tuples / 5
     for (const s of r.reports) expect(Number.isFinite(s.loss)).toBe(true);
+  });
+
+  it('cpc accepts a video source: sequences of frames, the future predicted from the past', async () => {
+    if (activeBackend() === undefined) await initBackend({ log: null });
+    await registerGradients();
+    const pool = createAugmentPool({ size: 1 });
+    const epochs = 3;
+    const config: CpcConfig = { ...CPC_DEFAULTS, imageSize: 16, batchSize: 4, sequenceLength: 5, offsets: [1, 2], contextDim: 32, contextLayers: 1, warmupEpochs: 0 };
+    // 2 videos x 30 frames -> 12 sequences of 5 per epoch -> 3 steps of 4 sequences
+    const before = tf.memory().numTensors;
+    const inst = cpc.create(config, {
+      source: fromVideoFile(files.slice(0, 2), { fps: 10, epochs, concurrency: 2 }) as unknown as DataSource<SourceItem>,
+      pool,
+      seed: 0,
+      dataset: { name: 'shapes', size: 60, height: 32, width: 32, channels: 3 },
+      stepsPerEpoch: 3,
+      totalSteps: 3 * epochs,
+    });
+    try {
+      const reports = await lastValueFrom(inst.steps.pipe(toArray()));
+      expect(reports.length).toBe(9);
+      expect(reports[0].images).toBe(4);
+      for (const r of reports) expect(Number.isFinite(r.loss)).toBe(true);
+      // the k-step InfoNCE over 4 sequences x (5 - k) steps starts near log(R) and goes down
+      expect(reports[0].loss).toBeGreaterThan(1.5);
+      expect(Math.min(...reports.slice(-3).map((r) => r.loss))).toBeLessThan(reports[0].loss);
+      const x = tf.randomUniform([2, 16, 16, 3]) as tf.Tensor4D;
+      const feats = inst.features(x);
+      expect(feats.shape).toEqual([2, 32]); // features 'c': the context width
+      tf.dispose([x, feats]);
+    } finally {
+      inst.dispose();
+      await pool.destroy();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    expect(() => cpc.create({ ...config, offsets: [5] }, { source: fromArrays({ images: new Uint8Array(64), width: 8, height: 8, channels: 1 }), pool, seed: 0, dataset: { name: 'x', size: 1, height: 8, width: 8, channels: 1 }, stepsPerEpoch: 1, totalSteps: 1 })).toThrow(/config\.offsets/);
   });
 
   it('ends the run with an ArgumentError when the source does not emit frames', async () => {

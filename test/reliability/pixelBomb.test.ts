@@ -125,7 +125,7 @@ describe('pixel bombs (item 2)', () => {
     expect(skips[0].message).toMatch(/rejected before decoding/);
     expect(growth).toBeLessThan(100);
     // fromImageFolder({ decode: true }) applies the same check
-    const err = await lastValueFrom(fromImageFolder(dir, { decode: true, subset: [0] })).catch((e) => e);
+    const err = await lastValueFrom(fromImageFolder(dir, { decode: true, subset: [0], onError: 'error' })).catch((e) => e);
     expect(err).toBeInstanceOf(SampleError);
     expect(err.reason).toBe('too-large');
     // raising the limit is possible (here only checked from the header: 400 M pixels pass)

@@ -2,9 +2,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
-import { fromVideoFile, buildFfmpegArgs } from '../../src/sources/fromVideoFile.ts';
+import { fromVideoFile, buildFfmpegArgs, createVideoSourceStats } from '../../src/sources/fromVideoFile.ts';
 import { findFfmpeg, FFMPEG_ENV } from '../../src/sources/findFfmpeg.ts';
-import { FfmpegNotFoundError, type Frame } from '../../src/sources/FrameSource.ts';
+import { FfmpegNotFoundError } from '../../src/sources/FrameSource.ts';
 import { ArgumentError } from '../../src/errors.ts';
 import { ffmpegAvailable, makeVideo, processExists, tempDir, waitFor } from './videoFixtures.ts';
 
@@ -37,9 +37,8 @@ describe.skipIf(!hasFfmpeg)('fromVideoFile', () => {
       [10, 20],
       [25, 50],
       [7.5, 15],
-      [4, 8],
     ] as const) {
-      const frames = await all(fromVideoFile(test2s, { fps }));
+      const frames = await all(fromVideoFile(test2s, { fps, size: { width: 64, height: 48 } }));
       expect(frames.length, `fps ${fps}`).toBe(expected);
       frames.forEach((f, n) => {
         expect(f.frameIndex).toBe(n);
@@ -84,7 +83,7 @@ describe.skipIf(!hasFfmpeg)('fromVideoFile', () => {
   });
 
   it('interleaves several videos round-robin, each in order; epochs repeat the list', async () => {
-    const frames = await all(fromVideoFile([test2s, shapes], { fps: 5, concurrency: 2, epochs: 2 }));
+    const frames = await all(fromVideoFile([test2s, shapes], { fps: 5, size: { width: 64, height: 48 }, concurrency: 2, epochs: 2 }));
     expect(frames.length).toBe(40);
     expect(frames.slice(0, 6).map((f) => f.videoId)).toEqual([test2s, shapes, test2s, shapes, test2s, shapes]);
     for (const id of [test2s, shapes]) {
@@ -167,17 +166,20 @@ describe.skipIf(!hasFfmpeg)('fromVideoFile', () => {
     expect(() => fromVideoFile(test2s, { bufferFrames: 1 })).toThrow(/config\.bufferFrames/);
   });
 
-  it('holds a bounded number of frames whatever the consumer speed', async () => {
-    // a slow consumer: after each pull, wait; ffmpeg must stay paused, so frames decoded but
-    // not yet pulled stay within bufferFrames + one pipe's worth.
-    const it = fromVideoFile(test2s, { fps: 25, bufferFrames: 3 }).pull();
-    const got: Frame[] = [];
-    for (let i = 0; i < 5; i++) {
+  it('pauses ffmpeg when the consumer is slow: frames read stay bounded', async () => {
+    const stats = createVideoSourceStats();
+    const it = fromVideoFile(test2s, { fps: 25, size: { width: 64, height: 48 }, bufferFrames: 3, stats }).pull();
+    for (let i = 0; i < 3; i++) {
       const r = await it.next();
-      if (!r.done) got.push(r.value);
-      await new Promise((r) => setTimeout(r, 30));
+      expect(r.done).toBe(false);
+      await new Promise((r) => setTimeout(r, 150)); // ffmpeg decodes 50 frames in far less
     }
-    await it.return!(undefined);
-    expect(got.length).toBe(5);
+    // 3 pulled + 3 buffered + what one 64 kB pipe read can hold (7 frames of 9 kB) + 1 held back
+    expect(stats.framesRead).toBeLessThanOrEqual(3 + 3 + 8 + 1);
+    expect(stats.peakBufferedFrames).toBeLessThanOrEqual(3 + 8);
+    let rest = 0;
+    for (let r = await it.next(); !r.done; r = await it.next()) rest++;
+    expect(3 + rest).toBe(50);
+    expect(stats.framesRead).toBe(50);
   });
 });
