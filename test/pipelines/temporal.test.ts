@@ -18,6 +18,7 @@ import { createAugmentPool } from '../../src/augment/createAugmentPool.ts';
 import { fromVideoFile } from '../../src/sources/fromVideoFile.ts';
 import { fromArrays } from '../../src/sources/fromArrays.ts';
 import type { DataSource } from '../../src/sources/DataSource.ts';
+import { openDataset } from '../../src/pipeline/openDataset.ts';
 import type { SourceItem } from '../../src/data.ts';
 import type { StepReport } from '../../src/pipeline/PipelineDefinition.ts';
 import { ffmpegAvailable, makeVideo, tempDir } from '../sources/videoFixtures.ts';
@@ -172,6 +173,17 @@ describe.skipIf(!hasFfmpeg)('pipelines/temporal', () => {
     }
     expect(tf.memory().numTensors).toBe(before);
     expect(() => cpc.create({ ...config, offsets: [5] }, { source: fromArrays({ images: new Uint8Array(64), width: 8, height: 8, channels: 1 }), pool, seed: 0, dataset: { name: 'x', size: 1, height: 8, width: 8, channels: 1 }, stepsPerEpoch: 1, totalSteps: 1 })).toThrow(/config\.offsets/);
+  });
+
+  it('openDataset opens a folder of videos as frames (contrastream run temporal --data DIR)', async () => {
+    const ds = await openDataset(dir);
+    expect(ds.format).toBe('video');
+    expect(ds.labelled).toBe(false);
+    expect(ds.trainSize).toBe(4 * 30); // 3 s at VIDEO_DATA_FPS = 10
+    expect([ds.width, ds.height, ds.channels]).toEqual([32, 32, 3]);
+    const frames = await lastValueFrom(ds.train({ epochs: 1 }).pipe(toArray()));
+    expect(frames.length).toBe(120);
+    expect(new Set(frames.map((f) => (f as { videoId?: string }).videoId)).size).toBe(4);
   });
 
   it('ends the run with an ArgumentError when the source does not emit frames', async () => {
