@@ -8,7 +8,9 @@
  * (t +- 1..nearMax) and a far frame (|dt| >= farMin) of the same video are drawn; the score is
  * the share of anchors whose cosine similarity to the near frame beats the far one's.
  *
- *   node --import tsx bench/temporal.ts [--epochs 6] [--seeds 1]
+ *   node --import tsx bench/temporal.ts [--epochs 6] [--seeds 1] [--config '{"lr":0.5}']
+ *
+ * `--config` overrides TEMPORAL_DEFAULTS (JSON), to compare settings against the defaults.
  */
 import { rmSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
@@ -40,6 +42,10 @@ function arg(name: string, dflt: number): number {
 const EPOCHS = arg('epochs', 6);
 const SEEDS = arg('seeds', 1);
 const SECONDS = arg('seconds', 4);
+const OVERRIDES: Partial<TemporalConfig> = (() => {
+  const i = process.argv.indexOf('--config');
+  return i >= 0 ? (JSON.parse(process.argv[i + 1]) as Partial<TemporalConfig>) : {};
+})();
 const FPS = 10;
 const SIZE = 32;
 const IMAGE = 24;
@@ -113,10 +119,10 @@ async function main() {
     const trainFrames = await frames(train);
     const heldFrames = await frames(held);
     console.log(`backend ${info.name}; ${train.length} training videos, ${trainFrames.length} frames at ${FPS} fps; ${held.length} held out (${heldFrames.length} frames)`);
-    console.log(`near = 1..${NEAR_MAX} frames away, far = >= ${FAR_MIN} frames away (same video); ${EPOCHS} epochs`);
+    console.log(`near = 1..${NEAR_MAX} frames away, far = >= ${FAR_MIN} frames away (same video); ${EPOCHS} epochs; overrides ${JSON.stringify(OVERRIDES)}`);
     for (let seed = 0; seed < SEEDS; seed++) {
       const pool = createAugmentPool({ size: 2 });
-      const config: TemporalConfig = { ...TEMPORAL_DEFAULTS, imageSize: IMAGE, batchSize: 32, headHiddenDim: 256, projectionDim: 64 };
+      const config: TemporalConfig = { ...TEMPORAL_DEFAULTS, imageSize: IMAGE, batchSize: 32, headHiddenDim: 256, projectionDim: 64, ...OVERRIDES };
       const stepsPerEpoch = Math.floor(trainFrames.length / config.batchSize);
       const ctx = {
         source: fromVideoFile(train, { fps: FPS, size: { width: SIZE, height: SIZE }, concurrency: 8, epochs: EPOCHS, shuffle: true, seed }) as unknown as DataSource<SourceItem>,

@@ -31,11 +31,9 @@ import { batchWithPrefetch } from '../src/operators/batchWithPrefetch.ts';
 import { toTensorBatch } from '../src/operators/toTensorBatch.ts';
 import { trainEach } from '../src/operators/trainEach.ts';
 import { simclr as simclrAugment } from '../src/augment/presets.ts';
-import { mlpProjection } from '../src/models/mlpProjection.ts';
 import { ntXentLoss } from '../src/losses/ntXentLoss.ts';
-import { sgd } from '../src/optim/sgd.ts';
-import { cosineWithWarmup } from '../src/optim/cosineWithWarmup.ts';
-import { buildEncoder, defaultNormalization, ModuleBundle, normalizeImages, type EncoderName } from '../src/pipeline/buildEncoder.ts';
+import { normalizeImages, type EncoderName } from '../src/pipeline/buildEncoder.ts';
+import { buildSimclrModel } from '../src/internal/simclrModel.ts';
 import type { TensorBatch } from '../src/data.ts';
 
 export interface SimclrConfig {
@@ -84,18 +82,7 @@ export default definePipeline<SimclrConfig>({
   summary: 'NT-Xent over 2N augmented views, MLP projection head, features before the head',
   defaults: SIMCLR_DEFAULTS,
   create(config, ctx) {
-    const channels = ctx.dataset.channels;
-    const imageSize = config.imageSize ?? (ctx.dataset.height || 32);
-    const { mean, std } = defaultNormalization(channels);
-    const f = buildEncoder(config.encoder, channels, imageSize, ctx.seed);
-    const g = mlpProjection({ inDim: f.dim, hiddenDim: config.headHiddenDim, outDim: config.projectionDim, seed: ctx.seed + 1 });
-    const model = new ModuleBundle({ encoder: f.module, head: g });
-    const lr = (config.lr * config.batchSize) / 256;
-    const optimizer = sgd({
-      lr: cosineWithWarmup({ baseLr: lr, warmupSteps: Math.round(config.warmupEpochs * ctx.stepsPerEpoch), totalSteps: ctx.totalSteps }),
-      momentum: config.momentum,
-      weightDecay: config.weightDecay,
-    });
+    const { imageSize, mean, std, f, g, model, optimizer } = buildSimclrModel(config, ctx, config.batchSize);
     const n = config.batchSize;
 
     const steps = ctx.source.pipe(

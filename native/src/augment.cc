@@ -38,6 +38,7 @@
 #include <csetjmp>
 #include <dlfcn.h>
 #include <jpeglib.h>
+#include <jerror.h>  // JWRN_* message codes
 #endif
 #endif
 
@@ -830,7 +831,17 @@ void onError(j_common_ptr cinfo) {
   (*cinfo->err->format_message)(cinfo, e->message);
   longjmp(e->jump, 1);
 }
-void onMessage(j_common_ptr, int) {}  // warnings (e.g. premature end of data) are not fatal, as in PIL
+// libjpeg reports corrupt data it can work around as warnings (msg_level -1): "Premature end of
+// JPEG file" (it pads the missing scan with grey), "Corrupt JPEG data: N extraneous bytes before
+// marker", bad Huffman codes, bogus progression... PIL accepts those images; we do not: a file
+// whose header disagrees with its data is an error (DecodeError with libjpeg's reason), as in the
+// TypeScript decoder. Only the harmless "unknown JFIF revision" warning is let through. Trace
+// messages (msg_level >= 0) are ignored.
+void onMessage(j_common_ptr cinfo, int msgLevel) {
+  if (msgLevel >= 0) return;
+  if (cinfo->err->msg_code == JWRN_JFIF_MAJOR) return;
+  onError(cinfo);  // formats the message and longjmps to the caller's error path
+}
 #endif
 
 napi_value JpegInfo(napi_env env, napi_callback_info) {

@@ -21,7 +21,18 @@ export interface AugmentKey {
   index: number;
 }
 
+/**
+ * Allocates an output array of `length` elements (what applyAugment returns). The default
+ * makes a new typed array; augmentInPool's workers place outputs straight into the chunk's
+ * result buffer instead (no per-view allocation, no copy). Every array it returns must be
+ * fully writable until the next call.
+ */
+export type OutputAlloc = (kind: 'f32' | 'u8', length: number) => Float32Array | Uint8Array;
+
+const newOutput: OutputAlloc = (kind, length) => (kind === 'f32' ? new Float32Array(length) : new Uint8Array(length));
+
 interface State {
+  alloc: OutputAlloc;
   src: SourceImage | null; // not materialised yet
   w: number;
   h: number;
@@ -176,7 +187,7 @@ function apply(t: Transform, s: State, rng: Rng): void {
     }
     case 'normalize': {
       const px = materialize(s);
-      const out = new Float32Array(s.w * s.h * s.c);
+      const out = s.alloc('f32', s.w * s.h * s.c) as Float32Array;
       normalizeToFloat(px, s.w * s.h, s.c, tablesFor(t, s.c), out);
       s.f32 = out;
       s.u8 = null;
@@ -204,11 +215,11 @@ function apply(t: Transform, s: State, rng: Rng): void {
       const len = t.grid * t.grid * t.patchSize * t.patchSize * s.c;
       const shape = [t.grid * t.grid, t.patchSize, t.patchSize, s.c];
       if (s.f32) {
-        const out = new Float32Array(len);
+        const out = s.alloc('f32', len) as Float32Array;
         extractPatchGrid(s.f32, s.w, s.h, s.c, t.grid, t.patchSize, t.stride, out);
         s.outputs.push({ data: out, shape });
       } else {
-        const out = new Uint8Array(len);
+        const out = s.alloc('u8', len) as Uint8Array;
         extractPatchGrid(materialize(s), s.w, s.h, s.c, t.grid, t.patchSize, t.stride, out);
         s.outputs.push({ data: out, shape });
       }
@@ -223,14 +234,22 @@ function apply(t: Transform, s: State, rng: Rng): void {
  * Applies every view of `spec` to `image`. Returns the outputs in order (one per view, two
  * for a view ending in splitLab). Spec must have passed validateAugmentSpec.
  */
-export function applyAugment(image: SourceImage, spec: AugmentSpec, key: AugmentKey): ViewArray[] {
+export function applyAugment(image: SourceImage, spec: AugmentSpec, key: AugmentKey, alloc: OutputAlloc = newOutput): ViewArray[] {
   const outputs: ViewArray[] = [];
   for (let v = 0; v < spec.views.length; v++) {
     const rng = new Rng(key.seed, key.epoch, key.index, v);
-    const s: State = { src: image, w: image.width, h: image.height, c: image.channels, u8: null, f32: null, outputs };
+    const s: State = { alloc, src: image, w: image.width, h: image.height, c: image.channels, u8: null, f32: null, outputs };
     for (const t of spec.views[v]) apply(t, s, rng);
     if (s.f32) outputs.push({ data: s.f32, shape: [s.h, s.w, s.c] });
-    else if (s.u8 || s.src) outputs.push({ data: s.src ? materialize(s) : isScratch(s.u8) ? s.u8!.slice() : s.u8!, shape: [s.h, s.w, s.c] });
+    else if (s.u8 || s.src) {
+      const px = s.src ? materialize(s) : s.u8!;
+      let data = px;
+      if (isScratch(px) || alloc !== newOutput) {
+        data = alloc('u8', px.length) as Uint8Array; // out of the per-thread scratch (or into the caller's memory)
+        data.set(px);
+      }
+      outputs.push({ data, shape: [s.h, s.w, s.c] });
+    }
   }
   return outputs;
 }

@@ -32,6 +32,12 @@ export interface AugmentTask {
   items: TaskItem[];
   /** Packed HWC pixels of the in-memory items (transferred). */
   pixels?: ArrayBuffer;
+  /**
+   * A result buffer of an earlier chunk that the main thread is done with (transferred): the
+   * worker writes this chunk's outputs into it when it is large enough, so that neither side
+   * allocates a new buffer per chunk (fresh transferred buffers drive full GCs).
+   */
+  out?: ArrayBuffer;
   /** Set by AugmentPool: the worker reports `{ [TASK_STARTED]: taskId }` when it starts the task. */
   taskId?: number;
 }
@@ -55,7 +61,7 @@ export type ItemResult =
   | { index: number; error: { reason: SampleFailure; name: string; message: string } };
 
 export interface AugmentTaskResult {
-  /** All outputs of the chunk (transferred). */
+  /** All outputs of the chunk (transferred); may be longer than the outputs. */
   buffer: ArrayBuffer;
   items: ItemResult[];
   /** Worker-side milliseconds spent (decode + augment), for stats. */

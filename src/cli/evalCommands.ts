@@ -15,16 +15,12 @@ import { activeBackend, initBackend } from '../backend/initBackend.ts';
 import { registerGradients } from '../train/registerGradients.ts';
 import { createAugmentPool } from '../augment/createAugmentPool.ts';
 import { openDataset, type OpenedDataset } from '../pipeline/openDataset.ts';
-import { collectImages, type ImageSet } from '../eval/collectImages.ts';
+import { collectImages, collectImagesWithOrigins, type ImageSet } from '../eval/collectImages.ts';
 import { encodeImages, rawPixelFeatures } from '../eval/encodeImages.ts';
 import { knnClassify } from '../eval/knnClassify.ts';
 import { linearProbe, DEFAULT_LINEAR_PROBE_CONFIG } from '../eval/linearProbe.ts';
 import { writeFeatures } from '../eval/writeFeatures.ts';
 import { writeReport } from '../report/writeReport.ts';
-import { lastValueFrom, reduce } from 'rxjs';
-import { augmentInPool } from '../operators/augmentInPool.ts';
-import { centerCrop, resize } from '../augment/spec.ts';
-import type { AugmentedSample } from '../data.ts';
 import { loadEncoder } from '../run/loadEncoder.ts';
 
 const HELP_FLAG: FlagSpec = { type: 'boolean', help: 'show this help' };
@@ -153,34 +149,15 @@ export async function evalCommand(targetArg: string, flags: ParsedArgs['flags'])
   }
 }
 
-/**
- * Like collectImages, but keeps where every row came from and orders rows by (file, index):
- * image folders by path, videos by file then frame, IDX/CIFAR by dataset index. (Frame
- * indices restart at 0 in every video, so the index alone does not order video frames.)
- */
+/** collectImages, keeping where every row came from (`file` or `file#frame=N` for videos). */
 async function collectRows(dataset: OpenedDataset, split: 'train' | 'test', size: number, limit: number | undefined): Promise<{ set: ImageSet; sources: (string | undefined)[] }> {
   const open = split === 'train' ? dataset.train : dataset.test;
   if (open === undefined) throw new UsageError(`the data in '${dataset.root}' has no ${split} split`);
   const pool = createAugmentPool({});
   try {
-    const samples = await lastValueFrom(
-      open({ subset: limit }).pipe(
-        augmentInPool({ pool, augment: { views: [[resize(size), centerCrop(size)]] } }), // [size, size, C] uint8
-        reduce((acc: AugmentedSample[], x) => (acc.push(x), acc), []),
-      ),
-    );
-    samples.sort((a, b) => ((a.path ?? '') < (b.path ?? '') ? -1 : (a.path ?? '') > (b.path ?? '') ? 1 : a.index - b.index));
-    const rows = limit === undefined ? samples : samples.slice(0, limit);
-    const channels = rows[0]?.views[0].shape[2] ?? 1;
-    const per = size * size * channels;
-    const images = new Uint8Array(rows.length * per);
-    const labels = new Int32Array(rows.length);
-    rows.forEach((r, i) => {
-      images.set(r.views[0].data as Uint8Array, i * per);
-      labels[i] = r.label ?? -1;
-    });
-    const sources = rows.map((r) => (r.path === undefined ? undefined : dataset.format === 'video' ? `${r.path}#frame=${r.index}` : r.path));
-    return { set: { images, labels, count: rows.length, size, channels }, sources };
+    const { set, origins } = await collectImagesWithOrigins(open({ subset: limit }), size, pool, limit);
+    const sources = origins.map((o) => (o.path === undefined ? undefined : dataset.format === 'video' ? `${o.path}#frame=${o.index}` : o.path));
+    return { set, sources };
   } finally {
     await pool.destroy();
   }

@@ -21,6 +21,14 @@
  * TooManyFailuresError: a broken dataset stops the run instead of being skipped through.
  * With `onError: 'error'` the first failure ends the stream with its SampleError.
  *
+ * Memory: a chunk's outputs arrive in one buffer, and every emitted sample's views point into
+ * it. A consumer that copies the views and is done with the sample calls
+ * `sample[SAMPLE_DONE]()` (batchWithPrefetch does, right after copying a sample into its
+ * batch); once every sample of a chunk was marked done, the buffer goes back to a worker for a
+ * later chunk instead of being garbage (no allocation per chunk on either side; transferred
+ * buffers otherwise drive frequent full GCs). After SAMPLE_DONE the sample's views are invalid
+ * (their buffer is detached). Consumers that never call it just let buffers be collected.
+ *
  * Worker faults: when a worker dies on a chunk (exit, out of memory, per-task timeout), the
  * chunk is retried one sample per task, and a sample whose task fails `taskRetries + 1` times
  * fails with SampleError reason 'worker' (skipped or not, as above); other samples are not
@@ -81,6 +89,16 @@ export const DEFAULT_AUGMENT_IN_POOL_CONFIG = {
 
 const TARGET_TASK_MS = 15;
 
+/**
+ * Key of the function an AugmentedSample from augmentInPool carries: call it once when done
+ * with the sample's views (they become invalid), so that their buffer is reused (see the file
+ * comment). Optional for consumers; batchWithPrefetch calls it.
+ */
+export const SAMPLE_DONE: unique symbol = Symbol.for('contrastream.sampleDone') as never;
+
+/** Result buffers kept for reuse, per operator subscription. */
+const MAX_FREE_BUFFERS = 16;
+
 interface Chunk {
   items: SourceItem[];
   done: boolean;
@@ -140,6 +158,7 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
       let retrying = 0; // retry chunks not settled yet (new work waits for them)
       let consecutive = 0; // failures in a row, in stream order
       const recent: SampleError[] = [];
+      const free: ArrayBuffer[] = []; // result buffers whose samples are all done
 
       const wake = () => {
         const w = waiter;
@@ -153,6 +172,7 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
         void upstream?.return?.(undefined)?.catch(() => undefined);
         if (ownPool && pool) void pool.destroy();
         ready = [];
+        free.length = 0;
         trackInFlight(stats, -held);
         held = 0;
         wake();
@@ -190,8 +210,11 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
             off += it.pixels.length;
           }
         }
-        const task: AugmentTask = { spec: config.augment, seed, maxInputPixels, exactJpeg, items: taskItems, pixels: packed };
-        chunk.settled = pool!.run(task, packed ? [packed] : []).then(
+        const out = free.pop(); // a result buffer the consumer is done with
+        const task: AugmentTask = { spec: config.augment, seed, maxInputPixels, exactJpeg, items: taskItems, pixels: packed, out };
+        const transfer = packed ? [packed] : [];
+        if (out) transfer.push(out);
+        chunk.settled = pool!.run(task, transfer).then(
           (r) => {
             chunk.result = r;
             chunk.done = true;
@@ -296,7 +319,13 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
           return [];
         }
         const { buffer, items } = chunk.result!;
+        chunk.result = undefined;
         const out: AugmentedSample[] = [];
+        // The buffer is reused once every emitted sample of the chunk is done (SAMPLE_DONE).
+        let live = 0;
+        const done = () => {
+          if (--live === 0 && !closed && free.length < MAX_FREE_BUFFERS) free.push(buffer);
+        };
         items.forEach((r, k) => {
           const src = chunk.items[k];
           const path = isImageFile(src) ? src.path : src.path;
@@ -315,6 +344,8 @@ export function augmentInPool(config: AugmentInPoolConfig): OperatorFunction<Sou
           };
           if (src.label !== undefined) s.label = src.label;
           if (path !== undefined) s.path = path;
+          Object.defineProperty(s, SAMPLE_DONE, { value: done }); // not enumerable: not copied by spreads
+          live++;
           out.push(s);
         });
         return out;

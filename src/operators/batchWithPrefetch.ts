@@ -21,12 +21,15 @@
  * released its arrays are reused for a later batch (up to prefetch + 2 sets are kept), so do
  * not keep `views[k].data` past the release - copy it, or `retain()` the batch.
  * (toTensorBatch turns recycling off for the cpu backend, whose tensors alias the arrays.)
+ * Once a sample from augmentInPool is copied in, it is marked done (`SAMPLE_DONE`), which lets
+ * augmentInPool reuse the memory behind its views: do not keep the samples you feed in.
  */
 import { Observable, type OperatorFunction } from 'rxjs';
 import { ArgumentError } from '../errors.ts';
 import { BatchShapeError, type ArrayBatch, type AugmentedSample, type Sample, type ViewArray } from '../data.ts';
 import { AUTO_RELEASE, DataSource, autoRelease, isPullable, type PullIterator } from '../sources/DataSource.ts';
 import { trackInFlight, type FlowStats } from './createFlowStats.ts';
+import { SAMPLE_DONE } from './augmentInPool.ts';
 
 export interface BatchWithPrefetchConfig {
   /** Samples per batch. */
@@ -187,6 +190,11 @@ class ArrayPool {
   }
 }
 
+/** Tells augmentInPool that a sample's views were copied (their buffer may be reused). */
+function sampleDone(item: BatchInput): void {
+  (item as { [SAMPLE_DONE]?: () => void })[SAMPLE_DONE]?.();
+}
+
 /** Copies `items` into one batch. Throws BatchShapeError when view shapes differ. */
 export function assembleBatch(items: readonly BatchInput[], onFinal: () => void = () => undefined): ArrayBatch {
   const b = new BatchBuilder(items.length, items[0]);
@@ -215,6 +223,7 @@ export function batchWithPrefetch(config: BatchWithPrefetchConfig): OperatorFunc
           buf = [];
           trackInFlight(stats, 1);
           const b = assembleBatch(items, () => trackInFlight(stats, -1));
+          for (const item of items) sampleDone(item);
           if (stats) stats.emitted++;
           subscriber.next(b);
           autoRelease(b);
@@ -298,6 +307,7 @@ export function batchWithPrefetch(config: BatchWithPrefetchConfig): OperatorFunc
                 }
                 builder ??= new BatchBuilder(batchSize, value, recycled);
                 builder.add(value);
+                sampleDone(value);
               }
             } catch (err) {
               alive--;

@@ -16,7 +16,8 @@
  */
 import type { Observable, OperatorFunction } from 'rxjs';
 import { ArgumentError } from '../errors.ts';
-import { DataSource, pullFrom, type PullIterator } from '../sources/DataSource.ts';
+import { DataSource, type PullIterator } from '../sources/DataSource.ts';
+import { UpstreamCursor } from '../internal/upstreamCursor.ts';
 import { checkFrame, type Frame } from '../sources/FrameSource.ts';
 
 export interface FrameSequencesConfig {
@@ -64,11 +65,10 @@ export function frameSequences(config: FrameSequencesConfig): OperatorFunction<F
 
   return (source: Observable<Frame>) =>
     new DataSource<FrameSequence>((): PullIterator<FrameSequence> => {
-      let upstream: PullIterator<Frame> | undefined;
+      const upstream = new UpstreamCursor(source);
       const videos = new Map<string, RunState>();
       let tick = 0;
       let count = 0;
-      let done = false;
 
       /** Adds a frame; returns a finished sequence, if any. */
       const accept = (f: Frame): FrameSequence | undefined => {
@@ -116,36 +116,19 @@ export function frameSequences(config: FrameSequencesConfig): OperatorFunction<F
 
       return {
         async next() {
-          upstream ??= pullFrom(source);
           for (;;) {
-            if (done) return { done: true, value: undefined };
-            let r: IteratorResult<Frame, undefined>;
-            try {
-              r = await upstream.next();
-            } catch (err) {
-              done = true;
-              throw err;
-            }
-            if (r.done) {
-              done = true;
+            const r = await upstream.pull();
+            if (r === undefined) {
               videos.clear();
               return { done: true, value: undefined };
             }
-            let seq: FrameSequence | undefined;
-            try {
-              seq = accept(r.value);
-            } catch (err) {
-              done = true;
-              void upstream.return?.(undefined);
-              throw err;
-            }
+            const seq = upstream.feed(() => accept(r.value));
             if (seq) return { done: false, value: seq };
           }
         },
         async return() {
-          done = true;
           videos.clear();
-          await upstream?.return?.(undefined);
+          await upstream.close();
           return { done: true, value: undefined };
         },
       };

@@ -35,7 +35,8 @@
  */
 import type { Observable, OperatorFunction } from 'rxjs';
 import { ArgumentError } from '../errors.ts';
-import { DataSource, pullFrom, type PullIterator } from '../sources/DataSource.ts';
+import { DataSource, type PullIterator } from '../sources/DataSource.ts';
+import { UpstreamCursor } from '../internal/upstreamCursor.ts';
 import { checkFrame, type Frame } from '../sources/FrameSource.ts';
 import { Rng } from '../internal/prng.ts';
 
@@ -200,14 +201,13 @@ export function temporalPositives(config: TemporalPositivesConfig): OperatorFunc
 
   return (source: Observable<Frame>) =>
     new DataSource<TemporalTuple>((): PullIterator<TemporalTuple> => {
-      let upstream: PullIterator<Frame> | undefined;
+      const upstream = new UpstreamCursor(source);
       const videos = new Map<string, VideoState>();
       const retired: Frame[] = []; // reservoir of frames of closed videos
       let retiredSeen = 0;
       const out: TemporalTuple[] = [];
       let tick = 0;
       let emitted = 0;
-      let done = false;
       const poolRng = new Rng(seed, 0x52455356); // reservoir decisions
       const shuffleRng = new Rng(seed, 0x53485546); // output order
       const take = (): TemporalTuple => {
@@ -347,37 +347,22 @@ export function temporalPositives(config: TemporalPositivesConfig): OperatorFunc
 
       return {
         async next() {
-          upstream ??= pullFrom(source);
           for (;;) {
-            if (out.length > 0 && (out.length > shuffleBuffer || done)) return { done: false, value: take() };
-            if (done) return { done: true, value: undefined };
-            let r: IteratorResult<Frame, undefined>;
-            try {
-              r = await upstream.next();
-            } catch (err) {
-              done = true;
-              throw err;
-            }
-            if (r.done) {
-              done = true;
+            if (out.length > 0 && (out.length > shuffleBuffer || upstream.done)) return { done: false, value: take() };
+            if (upstream.done) return { done: true, value: undefined };
+            const r = await upstream.pull();
+            if (r === undefined) {
               const order = [...videos.values()].sort((a, b) => a.lastSeen - b.lastSeen);
               for (const v of order) closeVideo(v);
               continue;
             }
-            try {
-              accept(r.value);
-            } catch (err) {
-              done = true;
-              void upstream.return?.(undefined);
-              throw err;
-            }
+            upstream.feed(() => accept(r.value));
           }
         },
         async return() {
-          done = true;
           out.length = 0;
           videos.clear();
-          await upstream?.return?.(undefined);
+          await upstream.close();
           return { done: true, value: undefined };
         },
       };

@@ -100,6 +100,60 @@ export interface VideoErrorPolicy<E extends Error> {
 }
 
 /**
+ * The per-video error handling and merging of a multi-video source (fromVideoFile,
+ * fromFrameFolder), checked up front: `config.concurrency` (default `defaults.concurrency`) must
+ * be a positive integer and `config.onError` (default `defaults.onError`) 'skip' or 'error',
+ * else an ArgumentError naming `fn`. Returns what merges the source's per-video openers with
+ * interleaveVideos: errors of class `videoError` are one video's failure (skipped and reported
+ * to `config.onSkip` under 'skip'); any other error ends the stream. `config.start` (SourceConfig's)
+ * skips that many frames of the merged stream: give the source's EpochCursor `start: 0`.
+ */
+export function videoInterleaver<E extends Error>(
+  fn: string,
+  config: VideoErrorPolicy<E> & { concurrency?: number; start?: number },
+  defaults: { concurrency: number; onError: 'skip' | 'error' },
+  videoError: abstract new (...args: never[]) => E,
+): <T>(openers: AsyncIterator<() => PullIterator<T>, undefined> | Iterator<() => PullIterator<T>, undefined>) => PullIterator<T> {
+  const start = config.start ?? 0;
+  const concurrency = config.concurrency ?? defaults.concurrency;
+  if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new ArgumentError(fn, 'config.concurrency', `must be a positive integer, got ${concurrency}`);
+  const onError = config.onError ?? defaults.onError;
+  if (onError !== 'skip' && onError !== 'error') throw new ArgumentError(fn, 'config.onError', `must be 'skip' or 'error', got ${String(onError)}`);
+  const onSkip = config.onSkip as ((err: Error) => void) | undefined;
+  return (openers) => skipFirst(interleaveVideos(openers, { concurrency, onError, onSkip, isVideoError: (err) => err instanceof videoError }), start);
+}
+
+/**
+ * Drops the first `n` items of `it` (decoded, then released), so that SourceConfig's `start`
+ * counts frames, the items a video source emits: frame k of the merged plan is the same with
+ * or without `start` (the round-robin order depends only on the plan and `concurrency`, as
+ * long as no video fails).
+ */
+function skipFirst<T>(it: PullIterator<T>, n: number): PullIterator<T> {
+  if (n === 0) return it;
+  let left = n;
+  return {
+    async next() {
+      while (left > 0) {
+        const r = await it.next();
+        if (r.done) {
+          left = 0;
+          return r;
+        }
+        left--;
+        autoRelease(r.value);
+      }
+      return it.next();
+    },
+    async return() {
+      left = 0;
+      await it.return?.(undefined);
+      return { done: true, value: undefined };
+    },
+  };
+}
+
+/**
  * Merges per-video pull iterators: keeps up to `concurrency` videos open and emits their frames
  * round-robin (one frame from each open video in turn), opening the next video when one ends.
  * With onError 'skip', a video whose iterator throws an error accepted by `isVideoError` is

@@ -21,7 +21,7 @@ import { DataSource, type PullIterator } from './DataSource.ts';
 import { checkSourceConfig, EpochCursor, resolveSubset, type SourceConfig } from '../internal/sourcePlan.ts';
 import { listImageFolder, isInside, DEFAULT_IMAGE_EXTENSIONS } from './listImageFolder.ts';
 import { decodeImage, DEFAULT_DECODE_CONFIG } from '../augment/decodeImage.ts';
-import { interleaveVideos, type Frame, type VideoErrorPolicy } from './FrameSource.ts';
+import { videoInterleaver, type Frame, type VideoErrorPolicy } from './FrameSource.ts';
 
 export interface FromFrameFolderConfig extends SourceConfig, VideoErrorPolicy<SampleError> {
   /** Frame rate the images were taken at, for `timestampMs`. Default 25. */
@@ -65,16 +65,13 @@ export function fromFrameFolder(root: string, config: FromFrameFolderConfig = {}
   if (!(typeof fps === 'number' && Number.isFinite(fps) && fps > 0)) throw new ArgumentError(fn, 'config.fps', `must be a number > 0, got ${fps}`);
   const channels = config.channels ?? d.channels;
   if (channels !== 1 && channels !== 3) throw new ArgumentError(fn, 'config.channels', `must be 1 or 3, got ${channels}`);
-  const concurrency = config.concurrency ?? d.concurrency;
-  if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new ArgumentError(fn, 'config.concurrency', `must be a positive integer, got ${concurrency}`);
-  const onError = config.onError ?? d.onError;
-  if (onError !== 'skip' && onError !== 'error') throw new ArgumentError(fn, 'config.onError', `must be 'skip' or 'error', got ${String(onError)}`);
+  const interleave = videoInterleaver(fn, config, d, SampleError);
   const maxInputPixels = config.maxInputPixels ?? DEFAULT_DECODE_CONFIG.maxInputPixels;
 
   return new DataSource<Frame>((): PullIterator<Frame> => {
     async function* openers(): AsyncGenerator<() => PullIterator<Frame>, undefined> {
       const listing = await listFrameFolder(root, config.extensions);
-      const cursor = new EpochCursor(resolveSubset(fn, listing.videos.length, config), config);
+      const cursor = new EpochCursor(resolveSubset(fn, listing.videos.length, config), { ...config, start: 0 }); // start counts frames: videoInterleaver skips them
       for (let at = cursor.next(); at; at = cursor.next()) {
         const video = listing.videos[at.index];
         const epoch = at.epoch;
@@ -128,11 +125,6 @@ export function fromFrameFolder(root: string, config: FromFrameFolderConfig = {}
         },
       };
     };
-    return interleaveVideos(openers(), {
-      concurrency,
-      onError,
-      onSkip: config.onSkip as ((err: Error) => void) | undefined,
-      isVideoError: (err) => err instanceof SampleError,
-    });
+    return interleave(openers());
   });
 }

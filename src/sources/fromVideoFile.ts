@@ -14,7 +14,8 @@
  * Frames and time: the output is resampled to a constant `fps` (ffmpeg's fps filter), so frame n
  * of a video has `timestampMs = 1000 * startTime + 1000 n / fps` and a clip of D seconds gives
  * round(D * fps) frames. `frameIndex` counts from 0 at `startTime`. (SourceConfig's `start`, as
- * for every source, skips that many items of the plan: here, videos.)
+ * for every source, skips that many items of the plan: here, frames of the merged stream, which
+ * are decoded and dropped; runPipeline's resume passes the images already trained.)
  *
  * Flow control: the source is pulled (see DataSource). Each open video holds at most
  * `bufferFrames` decoded frames; beyond that its stdout is paused, so ffmpeg blocks on the pipe
@@ -37,14 +38,14 @@ import { ArgumentError } from '../errors.ts';
 import { DataSource, type PullIterator } from './DataSource.ts';
 import { checkSourceConfig, EpochCursor, resolveSubset, type SourceConfig } from '../internal/sourcePlan.ts';
 import { findFfmpeg, type FfmpegLocation } from './findFfmpeg.ts';
-import { FfmpegNotFoundError, interleaveVideos, VideoDecodeError, type Frame, type VideoErrorPolicy } from './FrameSource.ts';
+import { FfmpegNotFoundError, videoInterleaver, VideoDecodeError, type Frame, type VideoErrorPolicy } from './FrameSource.ts';
 
 export interface FromVideoFileConfig extends SourceConfig, VideoErrorPolicy<VideoDecodeError> {
   /** Output frame rate (frames per second). Default null: the video's own average rate (ffprobe). */
   fps?: number | null;
   /** Output size in pixels (scaled with area averaging). Default null: the video's own size (ffprobe). */
   size?: { width: number; height: number } | null;
-  /** Seek to this time (seconds) before decoding. Default 0. (`start` is SourceConfig's: videos of the plan to skip.) */
+  /** Seek to this time (seconds) before decoding. Default 0. (`start` is SourceConfig's: frames of the plan to skip.) */
   startTime?: number;
   /** Decode at most this many seconds. Default null: to the end. */
   duration?: number | null;
@@ -366,21 +367,18 @@ export function fromVideoFile(paths: string | readonly string[], config: FromVid
   if (duration !== null && !(typeof duration === 'number' && Number.isFinite(duration) && duration > 0)) throw new ArgumentError(fn, 'config.duration', `must be a number of seconds > 0 or null, got ${duration}`);
   const channels = config.channels ?? d.channels;
   if (channels !== 1 && channels !== 3) throw new ArgumentError(fn, 'config.channels', `must be 1 or 3, got ${channels}`);
-  const concurrency = config.concurrency ?? d.concurrency;
-  if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new ArgumentError(fn, 'config.concurrency', `must be a positive integer, got ${concurrency}`);
+  const interleave = videoInterleaver(fn, config, { concurrency: d.concurrency, onError: typeof paths === 'string' ? 'error' : d.onError }, VideoDecodeError);
   const bufferFrames = config.bufferFrames ?? d.bufferFrames;
   if (!(Number.isInteger(bufferFrames) && bufferFrames >= 2)) throw new ArgumentError(fn, 'config.bufferFrames', `must be an integer >= 2, got ${bufferFrames}`);
   const killGraceMs = config.killGraceMs ?? d.killGraceMs;
   if (!(Number.isFinite(killGraceMs) && killGraceMs >= 0)) throw new ArgumentError(fn, 'config.killGraceMs', `must be a number of ms >= 0, got ${killGraceMs}`);
-  const onError = config.onError ?? (typeof paths === 'string' ? 'error' : d.onError);
-  if (onError !== 'skip' && onError !== 'error') throw new ArgumentError(fn, 'config.onError', `must be 'skip' or 'error', got ${String(onError)}`);
   const strict = config.strict ?? d.strict;
   const files = list.map((p) => resolve(p));
   const videoIdOf = config.videoId ?? ((p: string) => p);
 
   return new DataSource<Frame>((): PullIterator<Frame> => {
     let location: FfmpegLocation | undefined;
-    const cursor = new EpochCursor(resolveSubset(fn, files.length, config), config);
+    const cursor = new EpochCursor(resolveSubset(fn, files.length, config), { ...config, start: 0 }); // start counts frames: videoInterleaver skips them
     async function* openers(): AsyncGenerator<() => PullIterator<Frame>, undefined> {
       location ??= findFfmpeg({ ffmpegPath: config.ffmpegPath, ffprobePath: config.ffprobePath });
       if ((fps === null || size === null) && location.ffprobe === undefined) {
@@ -429,12 +427,7 @@ export function fromVideoFile(paths: string | readonly string[], config: FromVid
         },
       };
     };
-    return interleaveVideos(openers(), {
-      concurrency,
-      onError,
-      onSkip: config.onSkip as ((err: Error) => void) | undefined,
-      isVideoError: (err) => err instanceof VideoDecodeError,
-    });
+    return interleave(openers());
   });
 }
 

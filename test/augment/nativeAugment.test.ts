@@ -259,6 +259,37 @@ describe.skipIf(skip || !native.jpeg)('native JPEG decoding (libjpeg-turbo)', ()
     }
   });
 
+  it('libjpeg warnings (header disagrees with data) are errors: premature end, extraneous bytes', async () => {
+    const jpg = await encode(smoothImage(7, 64, 48, 3), 64, 48, 3, 'jpeg');
+    const sof = [...jpg.keys()].find((i) => jpg[i] === 0xff && jpg[i + 1] === 0xc0)!;
+    const withSize = (w: number, h: number) => {
+      const b = Buffer.from(jpg);
+      b.writeUInt16BE(h, sof + 5);
+      b.writeUInt16BE(w, sof + 7);
+      return b;
+    };
+    expect(native.jpeg && nativeJpegDecoder()).toBeTruthy();
+    const cases: [Buffer, RegExp][] = [
+      [withSize(640, 480), /premature end of data/i],
+      [withSize(16, 12), /extraneous bytes/i],
+      // scan data cut in the middle, EOI kept: libjpeg pads the rest (a warning)
+      [Buffer.concat([jpg.subarray(0, Math.floor(jpg.length * 0.6)), Buffer.from([0xff, 0xd9])]), /Premature end|corrupt/i],
+    ];
+    for (const [bytes, why] of cases) {
+      const r = nativeJpegDecoder()!.jpegDecode(bytes, 1e9);
+      expect(r.error).toMatch(why);
+      try {
+        decodeImageSync(bytes);
+        expect.unreachable();
+      } catch (err) {
+        expect(err).toBeInstanceOf(DecodeError);
+        expect((err as DecodeError).reason).toBe('decode');
+        expect((err as Error).message).toMatch(/corrupt JPEG/);
+      }
+    }
+    expect(decodeImageSync(jpg)).toMatchObject({ width: 64, height: 48 }); // the intact file decodes
+  });
+
   it('CMYK JPEGs are left to sharp', async () => {
     const cmyk = await sharp(smoothImage(7, 16, 16, 3), { raw: { width: 16, height: 16, channels: 3 } }).toColourspace('cmyk').jpeg().toBuffer();
     expect(decodeImageSync(cmyk)).toBeUndefined();

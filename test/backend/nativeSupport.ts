@@ -62,7 +62,11 @@ export async function runOn(backend: 'cpu' | 'wasm', f: () => tf.Tensor[]): Prom
   return arrays;
 }
 
-/** ||a - b|| / ||b|| (absolute when b is zero). */
+/**
+ * ||a - b|| / max(||b||, 1e-3 * sqrt(len)): relative, with an absolute floor of 1e-3 RMS so that
+ * an output that is analytically ~0 (e.g. batch-norm dx over a reduction of 2 values, where
+ * x_hat = +-1 cancels dy exactly) is judged by its rounding noise, not by 0/0.
+ */
 export function relError(a: Float32Array, b: Float32Array): number {
   if (a.length !== b.length) return Infinity;
   let e = 0;
@@ -73,7 +77,7 @@ export function relError(a: Float32Array, b: Float32Array): number {
     e += d * d;
     n += b[i] * b[i];
   }
-  return n === 0 ? Math.sqrt(e) : Math.sqrt(e / n);
+  return Math.sqrt(e) / Math.max(Math.sqrt(n), 1e-3 * Math.sqrt(a.length));
 }
 
 export const TOLERANCE = 1e-4;

@@ -3,6 +3,7 @@
  * end-to-end session: `run` interrupted by SIGINT (real bin) -> `resume` -> `eval` -> `embed`
  * -> report.html, on 256 images of the embedded Fashion-MNIST subset.
  */
+import simclr from '../../pipelines/simclr.ts';
 import { describe, it, expect, afterAll } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -92,7 +93,7 @@ describe('contrastream CLI: help and usage errors (real bin)', () => {
     const r = await inProcess(['list', '--verbose']);
     expect(r.code).toBe(0);
     for (const name of ['simclr', 'moco', 'instdisc', 'invaspread', 'cpc', 'cmc']) expect(r.out).toMatch(new RegExp(`^${name} `, 'm'));
-    expect(r.out).toMatch(/^\s+temperature = 0\.5$/m);
+    expect(r.out).toMatch(new RegExp(`^\\s+temperature = ${simclr.defaults.temperature}$`, 'm'));
   });
 
   it('a .ts module pipeline resolves by path; a module without a definition is refused by name', async () => {
@@ -131,7 +132,7 @@ describe('contrastream CLI: run -> SIGINT -> resume -> eval -> embed', () => {
     expect(out).toContain(`contrastream resume ${run}`);
     expect(out).toMatch(/^config: \{.*"batchSize":64/m); // the resolved config is printed
     const config = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
-    expect(config).toMatchObject({ pipeline: 'simclr', version: 1, config: { batchSize: 64, temperature: 0.5 } });
+    expect(config).toMatchObject({ pipeline: 'simclr', version: 1, config: { batchSize: 64, temperature: simclr.defaults.temperature } });
     expect(existsSync(join(run, 'checkpoints'))).toBe(true);
     expect(readFileSync(join(run, 'report.html'), 'utf8')).toContain('<svg id="loss-chart"');
     expect(readFileSync(join(run, 'metrics.jsonl'), 'utf8')).not.toContain('"type":"final"');

@@ -86,12 +86,15 @@ describe.skipIf(!hasFfmpeg)('pipelines/temporal', () => {
     if (activeBackend() === undefined) await initBackend({ log: null });
     await registerGradients();
     const pool = createAugmentPool({ size: 1 });
-    const config: TemporalConfig = { ...TEMPORAL_DEFAULTS, imageSize: 16, batchSize: 12, headHiddenDim: 64, projectionDim: 32, lr: 0.5, warmupEpochs: 0, colorStrength: 0, cropScale: [0.6, 1], ...overrides }; // mild augmentation: a short run learns visibly
+    // the defaults (augmentation, lr, temperature, warmup), at a size a test affords
+    const config: TemporalConfig = { ...TEMPORAL_DEFAULTS, imageSize: 16, batchSize: 12, headHiddenDim: 64, projectionDim: 32, ...overrides };
     const k = 2 + config.extraPositives + config.negatives;
     const frames = videos.length * 30;
     const stepsPerEpoch = Math.floor(frames / config.batchSize);
     const before = tf.memory().numTensors;
+    let T = Date.now();
     const batch = await fixedBatch(pool, config);
+    console.log('fixedBatch', Date.now() - T); T = Date.now();
     const source = fromVideoFile(videos, { fps: 10, concurrency: 4, epochs, shuffle: true, seed: 1 }) as unknown as DataSource<SourceItem>;
     const inst = temporal.create(config, {
       source,
@@ -104,8 +107,11 @@ describe.skipIf(!hasFfmpeg)('pipelines/temporal', () => {
     const models = { encoder: inst.modules.encoder, head: inst.modules.head };
     try {
       const fixedBefore = lossOn(models, batch, config);
+      console.log('before', Date.now() - T); T = Date.now();
       const reports: StepReport[] = await lastValueFrom(inst.steps.pipe(toArray()));
+      console.log('train', Date.now() - T, reports.length, reports.map((r) => r.loss.toFixed(2)).join(' '));
       const fixedAfter = lossOn(models, batch, config);
+      console.log('fixed', fixedBefore, fixedAfter);
       const afterTraining = tf.memory().numTensors;
       const x = tf.randomUniform([3, 16, 16, 3]) as tf.Tensor4D;
       const feats = inst.features(x);
@@ -120,9 +126,9 @@ describe.skipIf(!hasFfmpeg)('pipelines/temporal', () => {
   }
 
   it('trains on generated video: finite, decreasing loss, no tensor leak', async () => {
-    const r = await train({}, 3);
+    const r = await train({}, 2);
     // 4 videos x 30 frames = 120 anchors per epoch, 12 tuples per batch
-    expect(r.reports.length).toBeGreaterThanOrEqual(27); // a short batch at each epoch change is dropped
+    expect(r.reports.length).toBeGreaterThanOrEqual(18); // a short batch at each epoch change is dropped
     for (const s of r.reports) expect(Number.isFinite(s.loss)).toBe(true);
     expect(r.reports[0].images).toBe(12);
     // the loss of a fixed batch (same frames, same augmentation) before vs after training

@@ -159,6 +159,10 @@ describe('pixel bombs (item 2)', () => {
       'webp-bigger.webp': webpWithSize(webp, 640, 480),
       'webp-smaller.webp': webpWithSize(webp, 16, 12),
       'jpeg-truncated.jpg': jpg.subarray(0, jpg.length - 200),
+      // SOF larger / smaller than the scan data: libjpeg-turbo (the native decoder) only warns
+      // ("premature end of data", "extraneous bytes"); both decoders must reject them.
+      'jpeg-bigger.jpg': jpegWithSize(jpg, 640, 480),
+      'jpeg-smaller.jpg': jpegWithSize(jpg, 16, 12),
     };
     const mis = mkdtempSync(join(tmpdir(), 'contrastream-mismatch-'));
     try {
@@ -175,15 +179,17 @@ describe('pixel bombs (item 2)', () => {
       expect(out.every((s) => s.path!.endsWith('ok.jpg'))).toBe(true);
       expect(skips.map((s) => s.path!.split('/').pop()!.slice(2)).sort()).toEqual(Object.keys(cases).sort());
       expect(skips.every((s) => s.reason === 'decode')).toBe(true);
-      // JPEG SOF larger or smaller than the scan data: the TypeScript decoder rejects both.
-      // (The optional native libjpeg-turbo decoder treats these as warnings; see the report.)
-      const prev = setNativeAugment(false);
-      try {
-        await expect(decodeImage(jpegWithSize(jpg, 640, 480))).rejects.toThrow(/corrupt JPEG/);
-        await expect(decodeImage(jpegWithSize(jpg, 16, 12))).rejects.toThrow(/extraneous bytes|corrupt JPEG/);
-        await expect(decodeImage(jpg)).resolves.toMatchObject({ width: 64, height: 48 });
-      } finally {
-        setNativeAugment(prev);
+      // JPEG SOF larger or smaller than the scan data: the TypeScript decoder and the native
+      // libjpeg-turbo one (whose warnings count as errors) reject both, with the reason.
+      for (const useNative of [false, true]) {
+        const prev = setNativeAugment(useNative);
+        try {
+          await expect(decodeImage(jpegWithSize(jpg, 640, 480))).rejects.toMatchObject({ reason: 'decode', message: expect.stringMatching(/corrupt JPEG/) });
+          await expect(decodeImage(jpegWithSize(jpg, 16, 12))).rejects.toMatchObject({ reason: 'decode', message: expect.stringMatching(/extraneous bytes|corrupt JPEG/) });
+          await expect(decodeImage(jpg)).resolves.toMatchObject({ width: 64, height: 48 });
+        } finally {
+          setNativeAugment(prev);
+        }
       }
       const bytes = readFileSync(join(mis, '0-ok.jpg'));
       expect(bytes.length).toBe(good.length);

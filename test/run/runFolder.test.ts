@@ -56,7 +56,7 @@ describe('run folder', () => {
     const info = await loadRun(runDir);
     expect(info.pipeline).toBe('simclr');
     expect(info.version).toBe(1);
-    expect(info.config).toMatchObject({ ...overrides, batchSize: 8, temperature: 0.5 });
+    expect(info.config).toMatchObject({ ...overrides, batchSize: 8, temperature: simclr.defaults.temperature });
     expect(info.run).toMatchObject({ data, epochs: 3, batchSize: 8, seed: 5, checkpointEvery: 3, stepsPerEpoch: 4, totalSteps: 12 });
     expect(info.run.dataset).toMatchObject({ size: 32, channels: 1, height: 16 });
 

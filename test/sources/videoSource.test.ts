@@ -94,6 +94,18 @@ describe.skipIf(!hasFfmpeg)('fromVideoFile', () => {
     }
   });
 
+  it('start skips that many frames of the merged plan (resume): frame k is the same with or without it', async () => {
+    const config = { fps: 5, size: { width: 64, height: 48 }, concurrency: 2, epochs: 2, shuffle: true, seed: 3 };
+    const key = (f: { videoId: string; epoch: number; frameIndex: number }) => `${f.epoch}:${f.videoId}:${f.frameIndex}`;
+    const full = (await all(fromVideoFile([test2s, shapes], config))).map(key);
+    expect(full.length).toBe(40);
+    for (const start of [13, 27]) {
+      // 13: inside epoch 0, mid-video; 27: inside epoch 1 (not a multiple of the videos per epoch)
+      expect((await all(fromVideoFile([test2s, shapes], { ...config, start }))).map(key)).toEqual(full.slice(start));
+    }
+    expect(await all(fromVideoFile([test2s, shapes], { ...config, start: 40 }))).toEqual([]);
+  });
+
   it('unsubscribing kills ffmpeg and reaps it (no zombie)', async () => {
     const pids: number[] = [];
     const first = await firstValueFrom(fromVideoFile(test2s, { fps: 25, bufferFrames: 2, onSpawn: (pid) => pids.push(pid) }).pipe(take(3), toArray()));
