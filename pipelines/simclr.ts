@@ -32,7 +32,7 @@ import { toTensorBatch } from '../src/operators/toTensorBatch.ts';
 import { trainEach } from '../src/operators/trainEach.ts';
 import { simclr as simclrAugment } from '../src/augment/presets.ts';
 import { ntXentLoss } from '../src/losses/ntXentLoss.ts';
-import { normalizeImages, type EncoderName } from '../src/pipeline/buildEncoder.ts';
+import type { EncoderName } from '../src/pipeline/buildEncoder.ts';
 import { buildSimclrModel } from '../src/internal/simclrModel.ts';
 import type { TensorBatch } from '../src/data.ts';
 
@@ -82,7 +82,7 @@ export default definePipeline<SimclrConfig>({
   summary: 'NT-Xent over 2N augmented views, MLP projection head, features before the head',
   defaults: SIMCLR_DEFAULTS,
   create(config, ctx) {
-    const { imageSize, mean, std, f, g, model, optimizer } = buildSimclrModel(config, ctx, config.batchSize);
+    const { imageSize, mean, std, f, g, model, optimizer, instance } = buildSimclrModel(config, ctx, config.batchSize);
     const n = config.batchSize;
 
     const steps = ctx.source.pipe(
@@ -108,16 +108,6 @@ export default definePipeline<SimclrConfig>({
       map((s) => s.report),
     );
 
-    return {
-      steps,
-      imageSize,
-      modules: { encoder: f.module, head: g },
-      optimizer,
-      features: (images) => tf.tidy(() => f.module.forward(normalizeImages(images, mean, std), { training: false }) as tf.Tensor2D),
-      dispose: () => {
-        model.dispose();
-        optimizer.dispose?.();
-      },
-    };
+    return { steps, ...instance }; // imageSize, modules, optimizer, features (f, before the head), dispose
   },
 });

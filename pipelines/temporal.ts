@@ -27,15 +27,30 @@
  *   Milder augmentation than SimCLR's, because of that: crop scale (0.6, 1) (SimCLR 0.2) and
  *   no colour distortion (colorStrength 0; SimCLR 0.5; random grey and flips remain), no blur
  *   <= 32 px. With SimCLR's strength 0.5 and crop (0.3, 1), a short run hardly learned:
- *   bench:temporal (8 videos, 58 steps) loss 3.90 -> 3.65, against 3.38 -> 2.40 with these
- *   settings, and held-out near-vs-far ranking on plain frames 0.831 against 0.844 (random init
- *   0.863: neither beats the untrained encoder on this task in 58 steps; see README).
+ *   bench:temporal (8 videos, 58 steps, same machine and load) loss 3.90 -> 3.65, against
+ *   3.38 -> 2.40 (two runs: 2.38, 2.40) with these settings; held-out near-vs-far ranking on
+ *   plain frames 0.831 against 0.819-0.844 (random init 0.863: no setting tried beats the
+ *   untrained encoder on this task in 58 steps; see README). Colour 0.2 with crop (0.5, 1):
+ *   loss 3.41 -> 3.12, ranking 0.838.
  * - lr 0.5 per 256 frames (SimCLR 0.3): the loss falls faster in short runs; lr 1.0 was worse
- *   (held-out ranking 0.769). A batch holds N K frames, so the scaled lr is 0.5 N K / 256.
+ *   (with warmup 0.25 epochs: held-out ranking 0.769). A batch holds N K frames, so the scaled lr is 0.5 N K / 256.
  * - Anchors as queries only (SimCLR's NT-Xent is symmetric); the positive's other direction
  *   comes up when that frame is itself an anchor.
  * - SGD with momentum and a cosine schedule with warmup, as pipelines/simclr.ts.
  * - Features for downstream use: f(x), before the head (as SimCLR).
+ *
+ * Resume is approximate (`resumeExact: false`); weights, optimizer state, LR schedule and step
+ * numbers continue exactly. What differs from an uninterrupted run: the source restarts at
+ * frame P of the merged frame plan, P = the tuples trained so far (the step reports' `images`;
+ * one tuple per anchor, so P is the anchor position when anchorStride = 1); the tuple sampler
+ * restarts empty there. So (1) the shuffle buffer (`shuffleBuffer` tuples) and the prefetched
+ * batches are not saved: tuples drawn before the checkpoint but not trained yet are lost and
+ * about as many anchors before P go untrained, while the same number of anchors after P was
+ * already trained and is trained again; (2) anchors just after P have no positive before P (the
+ * window buffer is empty); (3) the batch order and composition from then on differ; (4) P
+ * counts trained tuples only, so it lags the true position by the tuples of each epoch's
+ * dropped last short batch (< batchSize per epoch), and with anchorStride k > 1 a tuple stands
+ * for k frames, so the restart lands early: frames P .. kP of the plan are trained again.
  *
  * Input: `ctx.source` must emit Frames (fromVideoFile, fromFrameFolder or any FrameSource);
  * anything else ends the run with an ArgumentError saying so. `epoch` is taken from the frames.
@@ -51,7 +66,6 @@ import { temporalPositives, isTemporalNegative, type FramePosition, type Tempora
 import { simclr as simclrAugment } from '../src/augment/presets.ts';
 import { l2Normalize } from '../src/models/l2Normalize.ts';
 import { infoNceLossFromLogits } from '../src/losses/infoNceLoss.ts';
-import { normalizeImages } from '../src/pipeline/buildEncoder.ts';
 import { buildSimclrModel } from '../src/internal/simclrModel.ts';
 import type { SimclrConfig } from './simclr.ts';
 import { DataSource, pullFrom, type PullIterator } from '../src/sources/DataSource.ts';
@@ -228,7 +242,8 @@ export default definePipeline<TemporalConfig>({
     const n = config.batchSize;
     if (!(Number.isInteger(n) && n >= 2)) throw new ArgumentError(fn, 'config.batchSize', `must be an integer >= 2, got ${n}`);
     if (!(config.temperature > 0)) throw new ArgumentError(fn, 'config.temperature', `must be > 0, got ${config.temperature}`);
-    const { imageSize, mean, std, f, g, model, optimizer } = buildSimclrModel(config, ctx, n * k); // lr scaled by the frames per step
+    const simclrParts = buildSimclrModel(config, ctx, n * k); // lr scaled by the frames per step
+    const { imageSize, mean, std, f, g, model, optimizer } = simclrParts;
     const meta = new Map<number, FrameMeta[]>();
     const lossConfig: TemporalLossConfig = { window, extraPositives: extra, negatives: config.negatives, temperature: config.temperature };
 
@@ -274,14 +289,10 @@ export default definePipeline<TemporalConfig>({
 
     return {
       steps,
-      imageSize,
-      modules: { encoder: f.module, head: g },
-      optimizer,
-      resumeExact: false, // batch indices number tuple frames, not source items; the tuple sampler's buffer is not checkpointed
-      features: (images) => tf.tidy(() => f.module.forward(normalizeImages(images, mean, std), { training: false }) as tf.Tensor2D),
+      ...simclrParts.instance, // imageSize, modules, optimizer, features (f, before the head)
+      resumeExact: false, // see the header: the sampler's buffers are not checkpointed; the source restarts at frame `images trained`
       dispose: () => {
-        model.dispose();
-        optimizer.dispose?.();
+        simclrParts.instance.dispose();
         meta.clear();
       },
     };

@@ -65,12 +65,12 @@ export { readImageHeader, checkImageHeader, type ImageHeader } from './augment/i
 export { retryTransient, isTransientError, type RetryTransientConfig } from './internal/retryTransient.ts';
 
 // operators
-export { augmentInPool, type AugmentInPoolConfig } from './operators/augmentInPool.ts';
+export { augmentInPool, SAMPLE_DONE, type AugmentInPoolConfig } from './operators/augmentInPool.ts';
 export { batchWithPrefetch, type BatchWithPrefetchConfig } from './operators/batchWithPrefetch.ts';
 export { toTensorBatch, type ToTensorBatchConfig } from './operators/toTensorBatch.ts';
 export { pullMap, type PullMapConfig } from './operators/pullMap.ts';
 export { createFlowStats, type FlowStats } from './operators/createFlowStats.ts';
-export { applyAugment, type AugmentKey } from './augment/applyAugment.ts';
+export { applyAugment, type AugmentKey, type OutputAlloc } from './augment/applyAugment.ts';
 export { decodeImage, type DecodeConfig } from './augment/decodeImage.ts';
 export { setNativeAugment, nativeAugmentStatus } from './augment/nativeKernels.ts';
 export { rgbToLab, labToRgb } from './augment/lab.ts';

@@ -10,8 +10,9 @@
  * f is seeded with ctx.seed and g with ctx.seed + 1. Input normalisation is
  * defaultNormalization(channels).
  */
-import type { PipelineContext } from '../pipeline/PipelineDefinition.ts';
-import { buildEncoder, defaultNormalization, ModuleBundle, type Encoder, type EncoderName } from '../pipeline/buildEncoder.ts';
+import * as tf from '@tensorflow/tfjs-core';
+import type { PipelineContext, PipelineInstance } from '../pipeline/PipelineDefinition.ts';
+import { buildEncoder, defaultNormalization, ModuleBundle, normalizeImages, type Encoder, type EncoderName } from '../pipeline/buildEncoder.ts';
 import { mlpProjection } from '../models/mlpProjection.ts';
 import type { Module } from '../models/module.ts';
 import { sgd, type SGD } from '../optim/sgd.ts';
@@ -39,6 +40,12 @@ export interface SimclrModel {
   /** f and g as one module (the optimizer's parameters). */
   model: ModuleBundle;
   optimizer: SGD;
+  /**
+   * The PipelineInstance fields these pipelines share: imageSize, modules { encoder, head },
+   * optimizer, features = f(normalised x) in eval mode (before the head), and dispose of f, g
+   * and the optimizer.
+   */
+  instance: Pick<PipelineInstance, 'imageSize' | 'modules' | 'optimizer' | 'features' | 'dispose'>;
 }
 
 /** f, g and their optimizer; `imagesPerStep` images (views) enter the encoder per step. */
@@ -54,5 +61,15 @@ export function buildSimclrModel(config: SimclrModelConfig, ctx: PipelineContext
     momentum: config.momentum,
     weightDecay: config.weightDecay,
   });
-  return { imageSize, mean, std, f, g, model, optimizer };
+  const instance: SimclrModel['instance'] = {
+    imageSize,
+    modules: { encoder: f.module, head: g },
+    optimizer,
+    features: (images) => tf.tidy(() => f.module.forward(normalizeImages(images, mean, std), { training: false }) as tf.Tensor2D), // [N, D]
+    dispose: () => {
+      model.dispose();
+      optimizer.dispose?.();
+    },
+  };
+  return { imageSize, mean, std, f, g, model, optimizer, instance };
 }

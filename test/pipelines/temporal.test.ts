@@ -1,5 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { runPipeline } from '../../src/pipeline/runPipeline.ts';
 import * as tf from '@tensorflow/tfjs-core';
 import { lastValueFrom, toArray } from 'rxjs';
 import cpc, { CPC_DEFAULTS, type CpcConfig } from '../../pipelines/cpc.ts';
@@ -92,9 +94,7 @@ describe.skipIf(!hasFfmpeg)('pipelines/temporal', () => {
     const frames = videos.length * 30;
     const stepsPerEpoch = Math.floor(frames / config.batchSize);
     const before = tf.memory().numTensors;
-    let T = Date.now();
     const batch = await fixedBatch(pool, config);
-    console.log('fixedBatch', Date.now() - T); T = Date.now();
     const source = fromVideoFile(videos, { fps: 10, concurrency: 4, epochs, shuffle: true, seed: 1 }) as unknown as DataSource<SourceItem>;
     const inst = temporal.create(config, {
       source,
@@ -107,11 +107,8 @@ describe.skipIf(!hasFfmpeg)('pipelines/temporal', () => {
     const models = { encoder: inst.modules.encoder, head: inst.modules.head };
     try {
       const fixedBefore = lossOn(models, batch, config);
-      console.log('before', Date.now() - T); T = Date.now();
       const reports: StepReport[] = await lastValueFrom(inst.steps.pipe(toArray()));
-      console.log('train', Date.now() - T, reports.length, reports.map((r) => r.loss.toFixed(2)).join(' '));
       const fixedAfter = lossOn(models, batch, config);
-      console.log('fixed', fixedBefore, fixedAfter);
       const afterTraining = tf.memory().numTensors;
       const x = tf.randomUniform([3, 16, 16, 3]) as tf.Tensor4D;
       const feats = inst.features(x);
@@ -132,7 +129,7 @@ describe.skipIf(!hasFfmpeg)('pipelines/temporal', () => {
     for (const s of r.reports) expect(Number.isFinite(s.loss)).toBe(true);
     expect(r.reports[0].images).toBe(12);
     // the loss of a fixed batch (same frames, same augmentation) before vs after training
-    expect(r.fixedAfter).toBeLessThan(r.fixedBefore - 0.3); // measured: 3.55 -> 2.6-2.8
+    expect(r.fixedAfter).toBeLessThan(r.fixedBefore - 0.3); // measured with the defaults, 2 epochs: 3.51-3.54 -> 2.42-2.53
     expect(r.shape).toEqual([3, 128]);
     expect(r.afterEval).toBe(r.afterTraining);
     expect(tf.memory().numTensors).toBe(r.before);
@@ -190,6 +187,24 @@ describe.skipIf(!hasFfmpeg)('pipelines/temporal', () => {
     const frames = await lastValueFrom(ds.train({ epochs: 1 }).pipe(toArray()));
     expect(frames.length).toBe(120);
     expect(new Set(frames.map((f) => (f as { videoId?: string }).videoId)).size).toBe(4);
+  });
+
+  it('resume continues a video run from the frame after the tuples trained, to the end of the plan', async () => {
+    if (activeBackend() === undefined) await initBackend({ log: null });
+    await registerGradients();
+    const sink = { write: () => true } as unknown as NodeJS.WriteStream;
+    const out = join(dir, 'run');
+    const common = { workers: 1, stream: sink, monitorEvery: 0, handleSignals: false, keepCheckpoints: 0 };
+    // 4 videos x 30 frames, 8 tuples per step: 15 steps in the epoch
+    const half = await runPipeline(temporal, { ...common, data: dir, epochs: 1, overrides: { imageSize: 16, batchSize: 8, headHiddenDim: 32, projectionDim: 16 }, outDir: out, stopAfterStep: 5 });
+    expect(half.interrupted).toBe(true);
+    expect(half.steps).toBe(5);
+    const rest = await runPipeline(temporal, { ...common, resumeFrom: out });
+    // the source restarts at frame 40 of 120 (5 steps x 8 tuples), not at video 40 of 4 (the plan's
+    // end, which trained nothing more); the sampler restarts empty, so a step may be lost at the end
+    expect(rest.interrupted ?? false).toBe(false);
+    expect(rest.steps).toBeGreaterThanOrEqual(14);
+    expect(rest.steps).toBeLessThanOrEqual(15);
   });
 
   it('ends the run with an ArgumentError when the source does not emit frames', async () => {

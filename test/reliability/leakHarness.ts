@@ -4,6 +4,7 @@
  * after a step that fails half-way (the optimizer throws after the gradients exist) and after
  * dispose.
  */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { lastValueFrom, tap, toArray } from 'rxjs';
 import { initBackend, activeBackend } from '../../src/backend/initBackend.ts';
@@ -101,4 +102,35 @@ export async function setup(): Promise<AugmentPool> {
 
 export function describeReport(r: LeakReport): string {
   return `[item 7] ${r.name}: ${r.steps} steps in ${(r.ms / 1000).toFixed(1)} s; numTensors before ${r.before}, step 1 ${r.atStep.get(1)}, step 100 ${r.atStep.get(100)}, after the run ${r.afterRun}, eval delta ${r.afterEval}, after a failed step ${r.afterFailedStep}, after dispose ${r.afterDispose}`;
+}
+
+/**
+ * The leak tests of one part (a file per part, so that the parts run in parallel): for each
+ * [pipeline, config overrides], numTensors flat over 100 steps (step 1 = step 50 = step 100),
+ * nothing left by an evaluation, a failed step frees its batch, tape and gradients, and
+ * dispose returns to the starting count.
+ */
+export function describeLeakTests(part: string, cases: [PipelineDefinition<never>, Record<string, unknown>][]): void {
+  let pool: AugmentPool;
+  beforeAll(async () => {
+    pool = await setup();
+  });
+  afterAll(() => pool?.destroy());
+
+  describe(`tensor leaks (item 7, part ${part})`, () => {
+    for (const [def, overrides] of cases) {
+      it(`${def.name}: flat over 100 steps, after eval, after a failed step; all freed by dispose`, async () => {
+        const r = await measureLeaks(def, overrides, pool);
+        console.log(describeReport(r));
+        expect(r.steps).toBe(100);
+        expect(r.atStep.get(100)).toBe(r.atStep.get(1));
+        expect(r.atStep.get(50)).toBe(r.atStep.get(1));
+        expect(r.afterEval).toBe(0);
+        expect(r.failedWith).toMatch(/injected optimizer failure/);
+        expect(r.beforeFailedStep).toBeGreaterThan(0); // five good steps ran first
+        expect(r.afterFailedStep).toBe(r.afterRun); // the failed step freed its batch, tape and gradients
+        expect(r.afterDispose).toBe(r.before);
+      });
+    }
+  });
 }

@@ -96,7 +96,7 @@ describe.skipIf(!hasFfmpeg)('fromVideoFile', () => {
 
   it('start skips that many frames of the merged plan (resume): frame k is the same with or without it', async () => {
     const config = { fps: 5, size: { width: 64, height: 48 }, concurrency: 2, epochs: 2, shuffle: true, seed: 3 };
-    const key = (f: { videoId: string; epoch: number; frameIndex: number }) => `${f.epoch}:${f.videoId}:${f.frameIndex}`;
+    const key = (f: { videoId: string; epoch?: number; frameIndex: number }) => `${f.epoch}:${f.videoId}:${f.frameIndex}`;
     const full = (await all(fromVideoFile([test2s, shapes], config))).map(key);
     expect(full.length).toBe(40);
     for (const start of [13, 27]) {
