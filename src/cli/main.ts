@@ -83,7 +83,7 @@ Commands:
 Run 'contrastream <command> --help' for a command's options.`,
   start: () => `Usage: contrastream start [options]
 
-Trains SimCLR (6-conv CNN) for 2 epochs on the embedded Fashion-MNIST subset (6,000 train,
+Trains SimCLR (6-conv CNN) for 5 epochs on the embedded Fashion-MNIST subset (6,000 train,
 1,000 test images), then prints the weighted-kNN top-1 of the encoder next to the raw-pixel
 baseline and writes a run folder with report.html. Takes the options of 'run'.
 
@@ -231,7 +231,7 @@ async function runCommand(pipelineArg: string, flags: ParsedArgs['flags'], comma
   };
   if (options.epochs === 0) throw new UsageError(`${command}: option '--epochs' must be at least 1`);
   if (options.batchSize === 0) throw new UsageError(`${command}: option '--batch-size' must be at least 1`);
-  if (command === 'start') options.epochs ??= 2;
+  if (command === 'start') options.epochs ??= 5;
 
   const t0 = performance.now();
   const report = flags['no-report'] !== true;
