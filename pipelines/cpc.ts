@@ -109,8 +109,15 @@ export interface CpcConfig {
   temperature: number;
   /** L2-normalise predictions and targets (cosine score). Paper: false. Default false. */
   normalize: boolean;
-  /** What is mean-pooled for features(): 'c' (context, CPC v1) or 'z' (patch encodings). Default 'c'. */
+  /** What is pooled for features(): 'c' (context, CPC v1) or 'z' (patch encodings). Default 'c'. */
   features: 'z' | 'c';
+  /**
+   * Cells per side of the pooled feature grid: the G x G grid of `features` is average-pooled to
+   * featureGrid x featureGrid cells (boundaries round(i G / featureGrid)), concatenated in
+   * row-major order ([N, featureGrid^2 D]). 1 = one mean over the grid (CPC v1's linear
+   * evaluation). Default 1.
+   */
+  featureGrid: number;
   /** Adam learning rate. Papers: 2e-4; default 3e-3. */
   lr: number;
   /** Adam L2 weight decay. Papers: none; default 0. */
@@ -145,6 +152,7 @@ export const CPC_DEFAULTS: CpcConfig = {
   temperature: 1,
   normalize: false,
   features: 'c',
+  featureGrid: 1,
   lr: 3e-3,
   weightDecay: 0,
   warmupEpochs: 0.1,
@@ -259,6 +267,26 @@ export function cpcInfoNceLossFast(
   });
 }
 
+/**
+ * Average-pools a feature grid [N, G, G, D] to cells x cells and flattens it row-major:
+ * [N, cells^2 D]. Cell boundaries are round(i G / cells), so every patch counts in one cell.
+ */
+export function poolGrid(m: tf.Tensor4D, cells: number): tf.Tensor2D {
+  const [n, g, , d] = m.shape;
+  if (cells === 1) return tf.mean(m, [1, 2]) as tf.Tensor2D; // [N, D]
+  return tf.tidy(() => {
+    const parts: tf.Tensor[] = [];
+    const edge = (i: number) => Math.round((i * g) / cells);
+    for (let cy = 0; cy < cells; cy++) {
+      for (let cx = 0; cx < cells; cx++) {
+        const [y0, y1, x0, x1] = [edge(cy), edge(cy + 1), edge(cx), edge(cx + 1)];
+        parts.push(tf.mean(tf.slice(m, [0, y0, x0, 0], [n, y1 - y0, x1 - x0, d]), [1, 2])); // [N, D]
+      }
+    }
+    return tf.concat(parts, 1) as tf.Tensor2D; // [N, cells^2 D]
+  });
+}
+
 /** The CPC models: patch encoder, context network and prediction heads. */
 export interface CpcModels {
   encoder: Module;
@@ -303,6 +331,10 @@ export default definePipeline<CpcConfig>({
       throw new ArgumentError(fn, 'config.offsets', `must be a non-empty list of integers in [1, ${geo.grid - 1}], got ${JSON.stringify(offsets)}`);
     }
     if (config.features !== 'z' && config.features !== 'c') throw new ArgumentError(fn, 'config.features', `must be 'z' or 'c', got ${String(config.features)}`);
+    const featureGrid = config.featureGrid ?? 1;
+    if (!(Number.isInteger(featureGrid) && featureGrid >= 1 && featureGrid <= geo.grid)) {
+      throw new ArgumentError(fn, 'config.featureGrid', `must be an integer in [1, ${geo.grid}] (the grid), got ${featureGrid}`);
+    }
     const { mean, std } = defaultNormalization(channels);
 
     const f = buildEncoder(config.encoder, channels, geo.patchSize, ctx.seed); // patch -> [D]
@@ -345,9 +377,9 @@ export default definePipeline<CpcConfig>({
         const sized = images.shape[1] === geo.span && images.shape[2] === geo.span ? images : tf.image.resizeBilinear(images, [geo.span, geo.span], false, true);
         const patches = extractPatches(normalizeImages(sized, mean, std), geo); // [N, G^2, P, P, C]
         const z = f.module.forward(tf.reshape(patches, [n * g * g, geo.patchSize, geo.patchSize, channels]), { training: false }) as tf.Tensor2D; // [N G^2, D]
-        if (config.features === 'z') return tf.mean(tf.reshape(z, [n, g * g, f.dim]), 1) as tf.Tensor2D; // [N, D]
-        const c = context.forward(tf.reshape(z, [n, g, g, f.dim]), { training: false }); // [N, G, G, Dc]
-        return tf.mean(c, [1, 2]) as tf.Tensor2D; // [N, Dc]
+        const zGrid = tf.reshape(z, [n, g, g, f.dim]) as tf.Tensor4D; // [N, G, G, D]
+        const m = config.features === 'z' ? zGrid : context.forward(zGrid, { training: false }); // [N, G, G, D or Dc]
+        return poolGrid(m, featureGrid); // [N, featureGrid^2 D]
       });
 
     return {

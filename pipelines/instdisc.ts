@@ -62,13 +62,14 @@
  *   the common direction of the random encoder's features (see above). The paper: none.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { map } from 'rxjs';
+import { concat, EMPTY, ignoreElements, map, tap } from 'rxjs';
 import { definePipeline } from '../src/pipeline/PipelineDefinition.ts';
 import { augmentInPool } from '../src/operators/augmentInPool.ts';
 import { batchWithPrefetch } from '../src/operators/batchWithPrefetch.ts';
 import { toTensorBatch } from '../src/operators/toTensorBatch.ts';
 import { trainEach } from '../src/operators/trainEach.ts';
 import { instDisc as instDiscAugment } from '../src/augment/presets.ts';
+import { centerCrop, normalize, resize } from '../src/augment/spec.ts';
 import { linearProjection } from '../src/models/linearProjection.ts';
 import { BatchNorm } from '../src/models/batchNorm.ts';
 import type { Module } from '../src/models/module.ts';
@@ -105,6 +106,14 @@ export interface InstDiscConfig {
    * it reads all n rows every step ([n, D]), fine up to ~100k images. Default 'nce'.
    */
   objective: 'nce' | 'softmax';
+  /**
+   * The bank's rows before training. 'random': uniform on the unit sphere (the paper).
+   * 'encoder': the initial network's v of every (un-augmented) training image, from one
+   * forward pass over the data before step 1 (BN in training mode, no gradient). Default
+   * 'encoder': see the header. Needs `ctx.trainOnce` (runPipeline gives it); without it the
+   * rows stay random.
+   */
+  bankInit: 'random' | 'encoder';
   /** K, noise samples per step. Paper: 4096. Default 4096 (capped at n - 1). */
   negatives: number;
   /** One draw of K rows for the whole batch (true) or K per instance (false, B x the memory). Default true. */
@@ -134,6 +143,7 @@ export const INSTDISC_DEFAULTS: InstDiscConfig = {
   featureDim: 128,
   projectionBatchNorm: true,
   objective: 'nce',
+  bankInit: 'encoder',
   negatives: 4096,
   sharedNegatives: true,
   temperature: 0.07,
@@ -160,6 +170,9 @@ export default definePipeline<InstDiscConfig>({
     }
     if (config.objective !== 'nce' && config.objective !== 'softmax') {
       throw new ArgumentError(fn, 'config.objective', `must be 'nce' or 'softmax', got ${String(config.objective)}`);
+    }
+    if (config.bankInit !== 'random' && config.bankInit !== 'encoder') {
+      throw new ArgumentError(fn, 'config.bankInit', `must be 'random' or 'encoder', got ${String(config.bankInit)}`);
     }
     if (!(Number.isFinite(config.proximalLambda) && config.proximalLambda >= 0)) {
       throw new ArgumentError(fn, 'config.proximalLambda', `must be a number >= 0, got ${config.proximalLambda}`);
@@ -189,8 +202,29 @@ export default definePipeline<InstDiscConfig>({
     // Z of the NCE: estimated once, from the first batch (as the paper), then a constant.
     let normalizer: number | undefined = restored?.nceNormalizer ?? undefined;
     const allRows = Int32Array.from({ length: n }, (_, i) => i);
+    // v = normalize(bn(fc(f(x)))) of a batch; training mode (batch statistics) as in the steps.
+    const project = (x: tf.Tensor4D): tf.Tensor2D => {
+      const p = fc.forward(f.module.forward(x, { training: true }), { training: true }); // [B, D]
+      return l2Normalize((bn ? bn.forward(p, { training: true }) : p) as tf.Tensor2D); // [B, D] unit
+    };
 
-    const steps = ctx.source.pipe(
+    // Before step 1 (not on resume): the bank's rows from the initial encoder, one pass.
+    const fillBank =
+      config.bankInit === 'encoder' && restored === undefined && ctx.trainOnce !== undefined
+        ? ctx.trainOnce().pipe(
+            augmentInPool({ pool: ctx.pool, augment: { views: [[resize(imageSize), centerCrop(imageSize), normalize(mean, std)]] } }), // [S, S, C]
+            batchWithPrefetch({ batchSize, prefetch: 2, dropLast: false }),
+            toTensorBatch(), // views: [B, S, S, C]
+            tap((b) => {
+              const v = tf.tidy(() => project(b.views[0] as tf.Tensor4D)); // [B, D] (the batch is released after this tap)
+              bank.assign(b.indices, v);
+              v.dispose();
+            }),
+            ignoreElements(),
+          )
+        : EMPTY;
+
+    const train = ctx.source.pipe(
       augmentInPool({
         pool: ctx.pool,
         seed: ctx.seed,
@@ -203,9 +237,7 @@ export default definePipeline<InstDiscConfig>({
         firstStep: ctx.firstStep,
         optimizer,
         loss: (b) => {
-          const h = f.module.forward(b.views[0], { training: true }); // [B, 128]
-          const p = fc.forward(h, { training: true }); // [B, D]
-          const v = l2Normalize((bn ? bn.forward(p, { training: true }) : p) as tf.Tensor2D); // [B, D] unit
+          const v = project(b.views[0] as tf.Tensor4D); // [B, D] unit
           if (config.objective === 'softmax') {
             // The exact non-parametric softmax P(i|v) over all n rows; the positive is row i.
             const logits = tf.div(tf.matMul(v, bank.rows(allRows), false, true), config.temperature) as tf.Tensor2D; // [B, n]
@@ -233,6 +265,7 @@ export default definePipeline<InstDiscConfig>({
       }),
       map((s) => s.report),
     );
+    const steps = concat(fillBank, train);
 
     return {
       steps,

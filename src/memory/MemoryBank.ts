@@ -225,6 +225,22 @@ export class MemoryBank {
   }
 
   /**
+   * Overwrites the rows `indices` with normalize(f_i), without momentum and without counting a
+   * step: for filling the bank before training (e.g. from the initial encoder, instead of the
+   * random rows). Refused while scheduled updates are pending.
+   */
+  assign(indices: ArrayLike<number>, features: tf.Tensor2D | Float32Array): void {
+    const fn = 'MemoryBank.assign';
+    this.throwIfFailed();
+    if (this.pending.length > 0) {
+      throw new StateError(`${fn}: ${this.pending.length} scheduled update(s) still pending; await bank.flush() before assigning rows`);
+    }
+    const idx = checkIndices(fn, 'indices', indices, this.size);
+    const values = this.checkFeatures(fn, idx.length, features);
+    this.applyRows(idx, values instanceof Float32Array ? values : (values.dataSync() as Float32Array), 0);
+  }
+
+  /**
    * Schedules the update of step `step` (default: the last scheduled step + 1; must increase).
    * Returns at once; the promise settles when this step's rows are applied. The tensor is cloned,
    * so the caller may dispose `features` right away.
@@ -348,9 +364,8 @@ export class MemoryBank {
     return features as tf.Tensor2D;
   }
 
-  private applyRows(idx: Int32Array, f: Float32Array): void {
+  private applyRows(idx: Int32Array, f: Float32Array, m = this.momentum): void {
     const d = this.dim;
-    const m = this.momentum;
     const row = new Float64Array(d);
     for (let i = 0; i < idx.length; i++) {
       const off = idx[i] * d;

@@ -33,6 +33,12 @@ export interface PipelineContext {
   /** Training items for all epochs, shuffled per epoch with the run's seed. */
   source: DataSource<SourceItem>;
   dataset: DatasetInfo;
+  /**
+   * The same training items once, unshuffled (same dataset indices as `source`), for passes
+   * that do not train: e.g. filling a memory bank from the initial encoder. Optional (a caller
+   * that builds a context by hand may leave it out; pipelines then fall back).
+   */
+  trainOnce?: () => DataSource<SourceItem>;
   /** Shared augmentation worker pool. */
   pool: AugmentPool;
   /** Run seed (weights, augmentation, sampling). */

@@ -256,6 +256,7 @@ export async function runPipeline<C extends object>(def: PipelineDefinition<C>, 
     };
     instance = def.create(config, {
       source,
+      trainOnce: () => dataset.train({ subset: trainSubset }),
       pool,
       seed,
       dataset: datasetInfo,

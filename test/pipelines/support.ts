@@ -55,6 +55,7 @@ export async function smokeRun<C extends object>(def: PipelineDefinition<C>, opt
   const before = tf.memory().numTensors;
   const instance = def.create(config, {
     source: fromArrays({ images, width: size, height: size, channels, labels }, { epochs, shuffle: true, seed: 3 }),
+    trainOnce: () => fromArrays({ images, width: size, height: size, channels, labels }),
     pool,
     seed: 0,
     dataset: { name: 'synthetic', size: n, height: size, width: size, channels, numClasses: 4 },
@@ -72,7 +73,7 @@ export async function smokeRun<C extends object>(def: PipelineDefinition<C>, opt
     const featureShape = f.shape;
     tf.dispose([x, f]);
     const tensorsAfterEval = tf.memory().numTensors;
-    return { reports, featureShape, tensorsAfterFirstEpoch, tensorsAfterEval, before, instance };
+    return { reports, featureShape, tensorsAfterFirstEpoch, tensorsAfterEval, before, instance, images, config };
   } finally {
     instance.dispose();
     await pool.destroy();
