@@ -34,7 +34,7 @@ const { flags } = parseArgs(
 const SYSTEM = '/usr/share/datasets/fashion-mnist';
 const data = (flags.data as string | undefined) ?? (existsSync(SYSTEM) ? SYSTEM : undefined);
 /** Passes over the training set per method (see the header). */
-export const BENCH_EPOCHS: Record<string, number> = { simclr: 2, instdisc: 2 };
+export const BENCH_EPOCHS: Record<string, number> = { simclr: 2, invaspread: 2, moco: 2, cmc: 2, instdisc: 2 };
 const epochsFlag = intFlag(flags, 'epochs', 'bench:methods');
 const methods = flags.methods ? String(flags.methods).split(',') : Object.keys(BUILTIN_PIPELINES);
 await initBackend({ backend: flags.backend as string | undefined, log: (l) => console.log(l) });

@@ -37,8 +37,9 @@
  * (estimated from the random rows) is off by orders of magnitude for them, the noise term
  * (h ~ 1 for every noise row) swamps the positive, and the features collapse (kNN 23% on the 6k
  * subset after 2 epochs, below the random encoder). Hence `projectionBatchNorm` (below); with
- * it the batch cosine starts at ~0 and the same run reaches 51%. It is still far below the other
- * methods after 1-2 epochs; `objective: 'softmax'` (the paper's Eq. 2) and more epochs help.
+ * it the batch cosine starts at ~0 and the same run reaches 51%. That was still far below the
+ * other methods after 1-2 epochs, because of the first epoch's random positives; hence
+ * `bankInit: 'encoder'` (below), which gives the first epoch real targets.
  *
  * Deviations from the paper / reference code:
  * - Negatives: one uniform draw of K rows per step, shared by the whole batch ([K, D]; the
@@ -57,6 +58,12 @@
  *   with `encoder`); kNN evaluation uses the encoder's pooled features, before the linear layer.
  * - Augmentation is the reference's (RandomResizedCrop 0.2-1, grayscale 0.2, jitter 0.4, flip);
  *   on 1-channel data the colour steps reduce to brightness/contrast.
+ * - `bankInit: 'encoder'` (default): before step 1 the bank is filled with the initial
+ *   network's v of every training image (un-augmented: resize + centre crop; one forward pass,
+ *   about a third of an epoch's cost), so from the first step the positive of an image is a
+ *   feature of that image, not a random vector. The first epoch then learns invariance to the
+ *   augmentations relative to the initial features while the rows are rewritten. The paper
+ *   (and `bankInit: 'random'`): rows uniform at random.
  * - `projectionBatchNorm` (default on): BN without affine on the 128-d output of the linear
  *   layer, before the L2 normalisation. It centres the features over the batch, which removes
  *   the common direction of the random encoder's features (see above). The paper: none.

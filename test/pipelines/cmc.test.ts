@@ -72,6 +72,18 @@ describe('pipelines/cmc', () => {
     });
   }
 
+  // The default frequency views come from two independent crops; 'shared' cuts both from one.
+  it("frequency views with viewCrops 'shared' (the paper's one crop) train too; bad viewCrops are refused", async () => {
+    const r = await smokeRun(cmc, { epochs: 3, overrides: { viewCrops: 'shared', inBatchEpochs: 3, lr: 0.1, warmupEpochs: 0 } });
+    expect(r.reports.length).toBe(12);
+    for (const s of r.reports) expect(Number.isFinite(s.loss)).toBe(true);
+    const { first, last } = lossTrend(r.reports, 3);
+    expect(last).toBeLessThan(first);
+    expect(tf.memory().numTensors).toBe(r.before);
+    await expect(smokeRun(cmc, { channels: 3, epochs: 1, overrides: { viewCrops: 'independent' } })).rejects.toThrow(/viewCrops.*frequency views only/);
+    await expect(smokeRun(cmc, { epochs: 1, overrides: { viewCrops: 'some' } })).rejects.toThrow(/viewCrops.*'auto', 'shared' or 'independent'/);
+  });
+
   it('rgbToLabViews matches the augmentation worker (rgbToLab + CMC normalisation)', async () => {
     if (activeBackend() === undefined) await initBackend({ log: null });
     const px = new Uint8Array(5 * 7 * 3);

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import cpc, { cpcInfoNceLossFast, extractPatches, patchGeometry } from '../../pipelines/cpc.ts';
+import cpc, { cpcInfoNceLossFast, extractPatches, patchGeometry, poolGrid } from '../../pipelines/cpc.ts';
 import { cpcInfoNceLoss } from '../../src/losses/cpcInfoNceLoss.ts';
 import { maskedConvContext } from '../../src/models/maskedConvContext.ts';
 import { cpcPredictor } from '../../src/models/cpcPredictor.ts';
@@ -15,16 +15,43 @@ describe('pipelines/cpc', () => {
     for (const s of r.reports) expect(Number.isFinite(s.loss)).toBe(true);
     const { first, last } = lossTrend(r.reports);
     expect(last).toBeLessThan(first);
-    expect(r.featureShape).toEqual([4, 128]);
+    expect(r.featureShape).toEqual([4, 9 * 128]); // featureGrid 3: 3 x 3 cells of c
     expect(tf.memory().numTensors).toBe(r.before);
     expect(r.tensorsAfterEval).toBe(r.tensorsAfterFirstEpoch);
   });
 
-  it('patch-encoding features (features: z) work too', async () => {
-    const r = await smokeRun(cpc, { epochs: 1, overrides: { features: 'z', contextDim: 32 } });
+  it('patch-encoding features (features: z, one mean: featureGrid 1) work too', async () => {
+    const r = await smokeRun(cpc, { epochs: 1, overrides: { features: 'z', featureGrid: 1, contextDim: 32 } });
     expect(r.reports.length).toBe(4);
     expect(r.featureShape).toEqual([4, 128]);
     expect(tf.memory().numTensors).toBe(r.before);
+  });
+
+  it('poolGrid: cell means in row-major order, as a slow loop over the cells', () => {
+    const [n, g, d] = [2, 6, 3];
+    const m = tf.randomNormal([n, g, g, d], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const data = m.arraySync();
+    for (const cells of [1, 2, 3, 4, 6]) {
+      const got = poolGrid(m, cells);
+      expect(got.shape).toEqual([n, cells * cells * d]);
+      const out = got.arraySync();
+      const edge = (i: number) => Math.round((i * g) / cells);
+      for (let b = 0; b < n; b++)
+        for (let cy = 0; cy < cells; cy++)
+          for (let cx = 0; cx < cells; cx++)
+            for (let c = 0; c < d; c++) {
+              let sum = 0;
+              let count = 0;
+              for (let y = edge(cy); y < edge(cy + 1); y++)
+                for (let x = edge(cx); x < edge(cx + 1); x++) {
+                  sum += data[b][y][x][c];
+                  count++;
+                }
+              expect(out[b][(cy * cells + cx) * d + c]).toBeCloseTo(sum / count, 5);
+            }
+      got.dispose();
+    }
+    m.dispose();
   });
 
   it('the context network is causal along the rows: c_t does not change when rows > t do', async () => {
