@@ -62,8 +62,10 @@
  *   network's v of every training image (un-augmented: resize + centre crop; one forward pass,
  *   about a third of an epoch's cost), so from the first step the positive of an image is a
  *   feature of that image, not a random vector. The first epoch then learns invariance to the
- *   augmentations relative to the initial features while the rows are rewritten. The paper
- *   (and `bankInit: 'random'`): rows uniform at random.
+ *   augmentations relative to the initial features while the rows are rewritten. Measured on
+ *   Fashion-MNIST, 2 epochs (kNN k = 200): 79.99% with it (60k bank / 10k test; raw pixels
+ *   78.86%), 51.85% with random rows (20k images, 20k bank / 2k test; raw pixels 76.05%). The
+ *   paper (and `bankInit: 'random'`): rows uniform at random.
  * - `projectionBatchNorm` (default on): BN without affine on the 128-d output of the linear
  *   layer, before the L2 normalisation. It centres the features over the batch, which removes
  *   the common direction of the random encoder's features (see above). The paper: none.
