@@ -71,7 +71,8 @@
  *   the common direction of the random encoder's features (see above). The paper: none.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { concat, EMPTY, ignoreElements, map, tap } from 'rxjs';
+import { ignoreElements, map, tap, type Observable, type Subscription } from 'rxjs';
+import { DataSource, pullFrom, type PullIterator } from '../src/sources/DataSource.ts';
 import { definePipeline } from '../src/pipeline/PipelineDefinition.ts';
 import { augmentInPool } from '../src/operators/augmentInPool.ts';
 import { batchWithPrefetch } from '../src/operators/batchWithPrefetch.ts';
@@ -92,7 +93,7 @@ import { sgd } from '../src/optim/sgd.ts';
 import { cosineWithWarmup } from '../src/optim/cosineWithWarmup.ts';
 import { buildEncoder, defaultNormalization, ModuleBundle, normalizeImages, type EncoderName } from '../src/pipeline/buildEncoder.ts';
 import { ArgumentError } from '../src/errors.ts';
-import type { TensorBatch } from '../src/data.ts';
+import type { SourceItem, TensorBatch } from '../src/data.ts';
 
 export interface InstDiscConfig {
   /** Encoder f. Paper: ResNet-50; default 'convnet6'. */
@@ -165,6 +166,26 @@ export const INSTDISC_DEFAULTS: InstDiscConfig = {
   cropScale: [0.2, 1],
 };
 
+/** `source`, pulled only once `before` has completed (its error ends the stream). */
+function afterFill(source: DataSource<SourceItem>, before: Observable<never>): DataSource<SourceItem> {
+  return new DataSource<SourceItem>((): PullIterator<SourceItem> => {
+    const upstream = pullFrom(source);
+    let sub: Subscription | undefined;
+    let done: Promise<void> | undefined;
+    return {
+      async next() {
+        await (done ??= new Promise<void>((resolve, reject) => (sub = before.subscribe({ error: reject, complete: resolve }))));
+        return upstream.next();
+      },
+      async return() {
+        sub?.unsubscribe();
+        await upstream.return?.(undefined);
+        return { done: true, value: undefined };
+      },
+    };
+  });
+}
+
 export default definePipeline<InstDiscConfig>({
   name: 'instdisc',
   paper: 'Wu et al. 2018, Unsupervised Feature Learning via Non-Parametric Instance Discrimination (arXiv:1805.01978)',
@@ -218,7 +239,7 @@ export default definePipeline<InstDiscConfig>({
     };
 
     // Before step 1 (not on resume): the bank's rows from the initial encoder, one pass.
-    const fillBank =
+    const fillBank: Observable<never> | undefined =
       config.bankInit === 'encoder' && restored === undefined && ctx.trainOnce !== undefined
         ? ctx.trainOnce().pipe(
             augmentInPool({ pool: ctx.pool, augment: { views: [[resize(imageSize), centerCrop(imageSize), normalize(mean, std)]] } }), // [S, S, C]
@@ -231,9 +252,12 @@ export default definePipeline<InstDiscConfig>({
             }),
             ignoreElements(),
           )
-        : EMPTY;
+        : undefined;
+    // The training items, after the fill: a DataSource still (not concat), so the step stream
+    // stays pull-driven and can be paused between steps for checkpoints.
+    const source = fillBank === undefined ? ctx.source : afterFill(ctx.source, fillBank);
 
-    const train = ctx.source.pipe(
+    const steps = source.pipe(
       augmentInPool({
         pool: ctx.pool,
         seed: ctx.seed,
@@ -274,7 +298,6 @@ export default definePipeline<InstDiscConfig>({
       }),
       map((s) => s.report),
     );
-    const steps = concat(fillBank, train);
 
     return {
       steps,
