@@ -212,14 +212,7 @@ export class MemoryBank {
 
   /** Synchronous update v_i <- normalize(m v_i + (1 - m) f_i) of the rows `indices`. */
   update(indices: ArrayLike<number>, features: tf.Tensor2D | Float32Array): void {
-    const fn = 'MemoryBank.update';
-    this.throwIfFailed();
-    if (this.pending.length > 0) {
-      throw new StateError(`${fn}: ${this.pending.length} scheduled update(s) still pending; await bank.flush() before a synchronous update so steps stay in order`);
-    }
-    const idx = checkIndices(fn, 'indices', indices, this.size);
-    const values = this.checkFeatures(fn, idx.length, features);
-    this.applyRows(idx, values instanceof Float32Array ? values : (values.dataSync() as Float32Array));
+    this.writeNow('MemoryBank.update', 'a synchronous update so steps stay in order', indices, features, this.momentum);
     this.lastScheduled += 1;
     this.lastApplied = this.lastScheduled;
   }
@@ -230,14 +223,7 @@ export class MemoryBank {
    * random rows). Refused while scheduled updates are pending.
    */
   assign(indices: ArrayLike<number>, features: tf.Tensor2D | Float32Array): void {
-    const fn = 'MemoryBank.assign';
-    this.throwIfFailed();
-    if (this.pending.length > 0) {
-      throw new StateError(`${fn}: ${this.pending.length} scheduled update(s) still pending; await bank.flush() before assigning rows`);
-    }
-    const idx = checkIndices(fn, 'indices', indices, this.size);
-    const values = this.checkFeatures(fn, idx.length, features);
-    this.applyRows(idx, values instanceof Float32Array ? values : (values.dataSync() as Float32Array), 0);
+    this.writeNow('MemoryBank.assign', 'assigning rows', indices, features, 0);
   }
 
   /**
@@ -362,6 +348,17 @@ export class MemoryBank {
     }
     if (features.dtype !== 'float32') throw new ArgumentError(fn, 'features', `must be float32, got ${features.dtype}`);
     return features as tf.Tensor2D;
+  }
+
+  /** Synchronous normalize(m v_i + (1 - m) f_i) of the rows `indices`; refused while updates are pending. */
+  private writeNow(fn: string, what: string, indices: ArrayLike<number>, features: tf.Tensor2D | Float32Array, m: number): void {
+    this.throwIfFailed();
+    if (this.pending.length > 0) {
+      throw new StateError(`${fn}: ${this.pending.length} scheduled update(s) still pending; await bank.flush() before ${what}`);
+    }
+    const idx = checkIndices(fn, 'indices', indices, this.size);
+    const values = this.checkFeatures(fn, idx.length, features);
+    this.applyRows(idx, values instanceof Float32Array ? values : (values.dataSync() as Float32Array), m);
   }
 
   private applyRows(idx: Int32Array, f: Float32Array, m = this.momentum): void {

@@ -73,6 +73,27 @@ describe('MemoryBank', () => {
     );
   });
 
+  it('assign sets rows to normalize(f) (momentum 0) without counting a step; refused while updates are pending', async () => {
+    fc.assert(
+      fc.property(scenario, ({ c, steps }) => {
+        const bank = new MemoryBank({ size: c.n, dim: c.d, momentum: c.m, seed: c.seed });
+        const expected = applyRef(rowsNow(bank), steps, 0);
+        for (const s of steps) bank.assign(s.indices, new Float32Array(s.features.flat()));
+        expect(closeRows(rowsNow(bank), expected, 5e-6)).toBe(true);
+        expect(bank.lastStep).toBe(-1);
+      }),
+      { numRuns: 30 },
+    );
+    const bank = new MemoryBank({ size: 4, dim: 2 });
+    const f = tf.tensor2d([[1, 0]]);
+    const done = bank.scheduleUpdate([0], f);
+    f.dispose();
+    expect(() => bank.assign([1], new Float32Array([0, 1]))).toThrow(StateError);
+    await done;
+    bank.assign([1], new Float32Array([0, 3]));
+    expect(rowsNow(bank)[1]).toEqual([0, 1]);
+  });
+
   it('rows(indices) returns exactly those rows; every read tensor is the caller’s to dispose', () => {
     const bank = new MemoryBank({ size: 7, dim: 3, seed: 3 });
     const all = rowsNow(bank);
